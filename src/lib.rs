@@ -10,3 +10,5 @@
 
 pub mod hsm;
 pub mod signer;
+pub mod cli;
+pub mod config;

@@ -7,7 +7,7 @@
 mod assertion;
 mod challenge;
 mod client_data;
-// mod hsm;
+mod hsm;
 mod software;
 mod verify;
 
@@ -16,7 +16,7 @@ pub use challenge::{
     AllowCredentials, AllowedCredential, SupportedCredentialKind, UserActionChallenge,
 };
 pub use client_data::{b64url, client_data_bytes, KEY_GET};
-// pub use hsm::HsmSigner;
+pub use hsm::HsmSigner;
 pub use software::SoftwareSigner;
 pub use verify::{PublicKey, VerifyError};
 

@@ -1,0 +1,142 @@
+//! Turning global flags, env and the profile into a token, a key or a signer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::error::CliError;
+use super::output::OutputFormat;
+use crate::config::{ConfigFile, HsmSettings, KeyRef};
+use crate::hsm::{Key, KeySelector, Module, Token};
+use crate::signer::{HsmSigner, Signer, SoftwareSigner};
+
+/// Flags every command accepts (each also from its environment variable).
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Output format: human text or one JSON document.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// TOML profile with [hsm] and [dfns] settings (see hsm-config/).
+    #[arg(long, global = true, env = "DFNS_HSM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// PKCS#11 library (.so).
+    #[arg(long, global = true, env = "DFNS_HSM_MODULE", value_name = "PATH")]
+    pub module: Option<PathBuf>,
+    /// Token label (never a slot index).
+    #[arg(long, global = true, env = "DFNS_HSM_TOKEN", value_name = "LABEL")]
+    pub token: Option<String>,
+    /// Token serial number (instead of --token).
+    #[arg(long, global = true, env = "DFNS_HSM_TOKEN_SERIAL", value_name = "SERIAL")]
+    pub token_serial: Option<String>,
+    /// Where the user PIN comes from: env:VAR, file:PATH or prompt (DFNS_HSM_PIN is read when none is given).
+    #[arg(long, global = true, env = "DFNS_HSM_PIN_SOURCE", value_name = "SRC")]
+    pub pin_source: Option<String>,
+    /// Dfns API base URL (https; plain http only for loopback).
+    #[arg(long, global = true, env = "DFNS_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+    /// File holding the Dfns bearer token (mode 0600); DFNS_AUTH_TOKEN is read when not given.
+    #[arg(long, global = true, env = "DFNS_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Credential id of the signing key at Dfns.
+    #[arg(long, global = true, env = "DFNS_CRED_ID", value_name = "ID")]
+    pub cred_id: Option<String>,
+    /// Signing key: pkcs11: URI, key label on the token, or file:PATH (PKCS#8 PEM).
+    #[arg(long, global = true, env = "DFNS_SIGNING_KEY", value_name = "REF")]
+    pub signing_key: Option<String>,
+}
+
+/// Everything a command needs to find its HSM and identity.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The global flags.
+    pub global: GlobalArgs,
+    /// The profile (empty when none).
+    pub file: ConfigFile,
+}
+
+impl Context {
+    /// Load the profile named by `--config`, if any.
+    pub fn new(global: GlobalArgs) -> Result<Self, CliError> {
+        let file = match &global.config {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        Ok(Self { global, file })
+    }
+
+    /// Output format.
+    pub fn output(&self) -> OutputFormat {
+        self.global.output
+    }
+
+    /// HSM settings: flags/env, then the profile.
+    pub fn hsm_settings(&self) -> HsmSettings {
+        HsmSettings {
+            module: self.global.module.clone(),
+            token: self.global.token.clone(),
+            serial: self.global.token_serial.clone(),
+            pin_source: self.global.pin_source.clone(),
+            ..HsmSettings::default()
+        }
+        .with_file(&self.file.hsm)
+    }
+
+    /// Load the module named by the settings.
+    pub fn module(&self, settings: &HsmSettings) -> Result<Arc<Module>, CliError> {
+        Ok(Module::load(
+            settings.module_path()?,
+            settings.init_args.as_deref(),
+        )?)
+    }
+
+    /// Select the token and log in.
+    pub fn open_token(&self, settings: &HsmSettings) -> Result<Arc<Token>, CliError> {
+        let module = self.module(settings)?;
+        let selector = settings.selector()?;
+        let pin = settings.pin_source()?;
+        Ok(Token::open(
+            module,
+            &selector,
+            &pin,
+            settings.token_options(),
+        )?)
+    }
+
+    /// Resolve an HSM key reference (URI or label) to a key on a logged-in token.
+    pub fn hsm_key(&self, key: &KeyRef) -> Result<Arc<Key>, CliError> {
+        let (settings, selector) = match key {
+            KeyRef::Uri(uri) => {
+                let settings = self.hsm_settings().with_uri(uri)?;
+                let selector = match (&uri.object, &uri.id) {
+                    (Some(l), Some(id)) => KeySelector::LabelAndId(l.clone(), id.clone()),
+                    (Some(l), None) => KeySelector::Label(l.clone()),
+                    (None, Some(id)) => KeySelector::Id(id.clone()),
+                    (None, None) => {
+                        return Err(CliError::Usage(format!(
+                            "the URI {uri} names no key: add object=LABEL or id=%xx"
+                        )))
+                    }
+                };
+                (settings, selector)
+            }
+            KeyRef::Label(l) => (self.hsm_settings(), KeySelector::Label(l.clone())),
+            KeyRef::File(p) => {
+                return Err(CliError::Usage(format!(
+                    "file:{} is a software key; this command needs a key on the HSM (pkcs11: URI or label)",
+                    p.display()
+                )))
+            }
+        };
+        let token = self.open_token(&settings)?;
+        Ok(Arc::new(Key::find(&token, selector)?))
+    }
+
+    /// A signer for `key` registered under `cred_id`: HSM-backed, or software for `file:`.
+    pub fn signer(&self, key: &KeyRef, cred_id: &str) -> Result<Arc<dyn Signer>, CliError> {
+        match key {
+            KeyRef::File(path) => Ok(Arc::new(SoftwareSigner::from_pem_file(path, cred_id)?)),
+            _ => Ok(Arc::new(HsmSigner::new(self.hsm_key(key)?, cred_id)?)),
+        }
+    }
+}

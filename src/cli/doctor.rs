@@ -1,0 +1,237 @@
+//! `dfns-hsm doctor`: is this HSM set up to hold a Dfns credential?
+//!
+//! Each check says ok, warn or fail with a line of detail; a failure stops the checks that
+//! depend on it and makes the command exit non-zero.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::context::Context;
+use super::error::CliError;
+use super::output::Report;
+use crate::config::KeyRef;
+use crate::hsm::{find_slot, list_keys, missing_mechanisms, pin_flags, Key, Token};
+use crate::signer::{HsmSigner, PublicKey};
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Works, but worth attention.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// Outcome.
+    pub status: Status,
+    /// What was found / what to do.
+    pub detail: String,
+}
+
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn push(&mut self, name: &'static str, status: Status, detail: impl Into<String>) {
+        self.0.push(Check {
+            name,
+            status,
+            detail: detail.into(),
+        });
+    }
+
+    fn report(self) -> Result<Report, CliError> {
+        let failed = self.0.iter().filter(|c| c.status == Status::Fail).count();
+        let mut human = String::new();
+        for c in &self.0 {
+            let tag = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            human.push_str(&format!("[{tag}] {:<11} {}\n", c.name, c.detail));
+        }
+        let report = Report::new(json!({ "ok": failed == 0, "checks": self.0 }), human);
+        if failed == 0 {
+            Ok(report)
+        } else {
+            // Print what we found before failing, so the user sees every check.
+            Err(CliError::Failed(format!(
+                "{}doctor: {failed} check(s) failed",
+                report.human
+            )))
+        }
+    }
+}
+
+/// Run the checks; `key` is the key to examine closely (else every key is surveyed).
+pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
+    let mut checks = Checks::default();
+    let key_ref = key
+        .or_else(|| ctx.global.signing_key.clone())
+        .or_else(|| ctx.file.dfns.signing_key.clone())
+        .map(|k| k.parse::<KeyRef>())
+        .transpose()?;
+    let mut settings = ctx.hsm_settings();
+    if let Some(KeyRef::Uri(uri)) = &key_ref {
+        settings = settings.with_uri(uri)?;
+    }
+    check_clock(&mut checks);
+
+    let module = match ctx.module(&settings) {
+        Ok(m) => {
+            checks.push("module", Status::Ok, format!("{} ({})", m.path().display(), m.describe()));
+            m
+        }
+        Err(e) => {
+            checks.push("module", Status::Fail, e.to_string());
+            return checks.report();
+        }
+    };
+    let selector = match settings.selector() {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push("token", Status::Fail, e.to_string());
+            return checks.report();
+        }
+    };
+    match find_slot(&module, &selector) {
+        Ok((_, info)) => {
+            let flags = pin_flags(&info);
+            let status = if flags.is_empty() { Status::Ok } else { Status::Warn };
+            let mut detail = format!("{:?} serial {}", info.label().trim_end(), info.serial_number().trim());
+            if !flags.is_empty() {
+                detail.push_str(&format!(" ({})", flags.join(", ")));
+            }
+            checks.push("token", status, detail);
+        }
+        Err(e) => {
+            checks.push("token", Status::Fail, e.to_string());
+            return checks.report();
+        }
+    }
+    let token = match settings.pin_source().map_err(CliError::from).and_then(|pin| {
+        Token::open(module, &selector, &pin, settings.token_options()).map_err(CliError::from)
+    }) {
+        Ok(t) => {
+            checks.push("login", Status::Ok, format!("logged in; worker sessions up to {}", t.max_sessions()));
+            t
+        }
+        Err(e) => {
+            checks.push("login", Status::Fail, e.to_string());
+            return checks.report();
+        }
+    };
+    check_mechanisms(&mut checks, &token);
+    match &key_ref {
+        Some(KeyRef::File(p)) => checks.push(
+            "key",
+            Status::Warn,
+            format!("file:{} is a software key, not on the HSM", p.display()),
+        ),
+        Some(r) => check_key(&mut checks, ctx, r),
+        None => survey_keys(&mut checks, &token),
+    }
+    checks.report()
+}
+
+fn check_clock(checks: &mut Checks) {
+    // Dfns tokens and challenges carry expiry times; a clock far off breaks them in confusing
+    // ways. Without a reference clock we can only catch the grossly wrong (e.g. epoch on boot).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    const JAN_2025: u64 = 1_735_689_600;
+    if now < JAN_2025 {
+        checks.push("clock", Status::Fail, "system clock is before 2025; fix NTP before using Dfns tokens");
+    } else {
+        checks.push("clock", Status::Ok, "system clock plausible");
+    }
+}
+
+fn check_mechanisms(checks: &mut Checks, token: &Token) {
+    match missing_mechanisms(token) {
+        Ok(list) => {
+            let ok: Vec<String> = list.iter().filter(|(_, m)| m.is_empty()).map(|(a, _)| a.to_string()).collect();
+            let missing: Vec<String> = list
+                .iter()
+                .filter(|(_, m)| !m.is_empty())
+                .map(|(a, m)| format!("{a} (needs {})", m.join(", ")))
+                .collect();
+            let status = if ok.is_empty() {
+                Status::Fail
+            } else if missing.is_empty() {
+                Status::Ok
+            } else {
+                Status::Warn
+            };
+            let mut detail = format!("supported: {}", if ok.is_empty() { "none".into() } else { ok.join(", ") });
+            if !missing.is_empty() {
+                detail.push_str(&format!("; unavailable: {}", missing.join(", ")));
+            }
+            checks.push("mechanisms", status, detail);
+        }
+        Err(e) => checks.push("mechanisms", Status::Fail, e.to_string()),
+    }
+}
+
+fn check_key(checks: &mut Checks, ctx: &Context, key_ref: &KeyRef) {
+    let key: Arc<Key> = match ctx.hsm_key(key_ref) {
+        Ok(k) => k,
+        Err(e) => {
+            checks.push("key", Status::Fail, e.to_string());
+            return;
+        }
+    };
+    let reasons = key.info().attributes.unsafe_reasons();
+    if reasons.is_empty() {
+        checks.push("key", Status::Ok, format!("{} {} is sensitive and never-extractable", key.algorithm(), key.uri()));
+    } else {
+        checks.push("key", Status::Fail, format!("{} is unsafe for a Dfns credential: {}", key.uri(), reasons.join(", ")));
+    }
+    let probe = b"dfns-hsm doctor probe";
+    let result = HsmSigner::new(Arc::clone(&key), "doctor").and_then(|s| s.sign_bytes_blocking(probe));
+    match result {
+        Ok(sig) => {
+            let verified = PublicKey::from_spki_der(key.info().spki_der())
+                .and_then(|p| p.verify(probe, &sig))
+                .is_ok();
+            if verified {
+                checks.push("signature", Status::Ok, format!("test signature made and verified ({} bytes)", sig.len()));
+            } else {
+                checks.push("signature", Status::Fail, "test signature does not verify");
+            }
+        }
+        Err(e) => checks.push("signature", Status::Fail, e.to_string()),
+    }
+}
+
+fn survey_keys(checks: &mut Checks, token: &Arc<Token>) {
+    match list_keys(token) {
+        Ok(keys) if keys.is_empty() => checks.push("keys", Status::Warn, "no private keys yet; create one with `dfns-hsm key generate --label NAME`"),
+        Ok(keys) => {
+            let unsafe_keys: Vec<String> = keys
+                .iter()
+                .filter(|k| !k.attributes.unsafe_reasons().is_empty())
+                .map(|k| format!("{:?} ({})", k.label, k.attributes.unsafe_reasons().join(", ")))
+                .collect();
+            if unsafe_keys.is_empty() {
+                checks.push("keys", Status::Ok, format!("{} key(s), all sensitive and never-extractable", keys.len()));
+            } else {
+                checks.push("keys", Status::Warn, format!("{} key(s); unsafe for Dfns: {}", keys.len(), unsafe_keys.join("; ")));
+            }
+        }
+        Err(e) => checks.push("keys", Status::Fail, e.to_string()),
+    }
+}

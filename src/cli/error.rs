@@ -1,0 +1,36 @@
+//! CLI errors and exit codes.
+
+use crate::hsm::Error as HsmError;
+use crate::signer::SignerError;
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code for any other failure.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// An error that ends a command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// From the PKCS#11 layer.
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    /// From the signer.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// Bad input or settings, with what to do.
+    #[error("{0}")]
+    Usage(String),
+    /// A check or operation failed; the message says which.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Hsm(HsmError::Config(_)) | CliError::Hsm(HsmError::Uri(_)) => EXIT_USAGE,
+            _ => EXIT_FAILURE,
+        }
+    }
+}

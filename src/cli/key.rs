@@ -1,0 +1,151 @@
+//! `dfns-hsm key ...`: generate, list, export and sign with HSM keys.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::context::Context;
+use super::error::CliError;
+use super::output::Report;
+use crate::config::KeyRef;
+use crate::hsm::{generate_key, list_keys, Algorithm, Key};
+use crate::signer::UserActionChallenge;
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a non-extractable key pair on the token (refuses an existing label).
+    Generate {
+        /// Label (CKA_LABEL) of the new key.
+        #[arg(long)]
+        label: String,
+        /// Algorithm.
+        #[arg(long, default_value = "ecdsa-p256", value_parser = parse_algorithm)]
+        algorithm: Algorithm,
+    },
+    /// List the private keys on the token.
+    List,
+    /// Print a key's public key as SPKI PEM (what Dfns registers).
+    PublicKey {
+        /// pkcs11: URI, label, or file:PATH.
+        #[arg(long, value_name = "REF")]
+        key: String,
+    },
+    /// Sign a user-action challenge and print the firstFactor JSON (delegated flows).
+    SignChallenge(SignChallengeArgs),
+}
+
+/// Arguments of `key sign-challenge`.
+#[derive(Debug, Args)]
+pub struct SignChallengeArgs {
+    /// pkcs11: URI, label, or file:PATH.
+    #[arg(long, value_name = "REF")]
+    key: String,
+    /// The `challenge` string from /auth/action/init.
+    #[arg(long, conflicts_with = "challenge_json", required_unless_present = "challenge_json")]
+    challenge: Option<String>,
+    /// The whole /auth/action/init response, from a file or `-` for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    challenge_json: Option<PathBuf>,
+}
+
+fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    s.parse()
+}
+
+/// Run a key command.
+pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
+    match cmd {
+        KeyCommand::Generate { label, algorithm } => {
+            let settings = ctx.hsm_settings();
+            let token = ctx.open_token(&settings)?;
+            let key = tokio::task::spawn_blocking(move || generate_key(&token, &label, algorithm))
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))??;
+            Ok(describe(&key, "generated"))
+        }
+        KeyCommand::List => {
+            let settings = ctx.hsm_settings();
+            let token = ctx.open_token(&settings)?;
+            let keys = list_keys(&token)?;
+            let mut human = format!("{} key(s) on token {:?}\n", keys.len(), token.label());
+            for k in &keys {
+                let alg = k.algorithm.map(|a| a.to_string()).unwrap_or_else(|| "unsupported".into());
+                let safety = k.attributes.unsafe_reasons();
+                let safety = if safety.is_empty() { "non-extractable".to_owned() } else { format!("UNSAFE: {}", safety.join(", ")) };
+                human.push_str(&format!("  {:<24} {:<16} id {}  {}\n", k.label, alg, k.id, safety));
+            }
+            Ok(Report::new(json!({ "token": token.label(), "keys": keys }), human))
+        }
+        KeyCommand::PublicKey { key } => {
+            let key_ref: KeyRef = key.parse()?;
+            let signer = ctx.signer(&key_ref, "")?;
+            let pem = signer.public_key_pem().to_owned();
+            Ok(Report::new(
+                json!({ "key": key, "algorithm": signer.algorithm(), "publicKeyPem": pem }),
+                pem,
+            ))
+        }
+        KeyCommand::SignChallenge(args) => sign_challenge(ctx, args).await,
+    }
+}
+
+async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report, CliError> {
+    let cred_id = ctx.global.cred_id.clone().ok_or_else(|| {
+        CliError::Usage("--cred-id (or DFNS_CRED_ID) is required: the credential id Dfns knows this key by".into())
+    })?;
+    let challenge = match (&args.challenge, &args.challenge_json) {
+        (Some(c), _) => UserActionChallenge::for_key(c, "", &cred_id),
+        (None, Some(path)) => {
+            let text = if path.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| CliError::Usage(format!("cannot read the challenge from stdin: {e}")))?;
+                s
+            } else {
+                std::fs::read_to_string(path).map_err(|e| {
+                    CliError::Usage(format!("cannot read challenge file {}: {e}", path.display()))
+                })?
+            };
+            serde_json::from_str(&text).map_err(|e| {
+                CliError::Usage(format!(
+                    "the challenge JSON is not a /auth/action/init response ({e}); it needs at least challenge and challengeIdentifier"
+                ))
+            })?
+        }
+        (None, None) => return Err(CliError::Usage("give --challenge or --challenge-json".into())),
+    };
+    let key_ref: KeyRef = args.key.parse()?;
+    let signer = ctx.signer(&key_ref, &cred_id)?;
+    let first_factor = signer.sign(&challenge).await?;
+    let json = serde_json::to_value(&first_factor).map_err(|e| CliError::Failed(e.to_string()))?;
+    let human = serde_json::to_string(&json).map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok(Report::new(json, human))
+}
+
+fn describe(key: &Key, verb: &str) -> Report {
+    let info = key.info();
+    let uri = key.uri().to_string();
+    let pem = info.public_key_pem.clone().unwrap_or_default();
+    let human = format!(
+        "{verb} {} key {:?} on token {:?}\nuri: {uri}\nid:  {}\n{pem}",
+        key.algorithm(),
+        info.label,
+        key.token().label(),
+        info.id
+    );
+    Report::new(
+        json!({
+            "uri": uri,
+            "label": info.label,
+            "id": info.id,
+            "algorithm": key.algorithm(),
+            "token": key.token().label(),
+            "publicKeyPem": pem,
+        }),
+        human,
+    )
+}

@@ -1,0 +1,47 @@
+//! Output: human text by default, one JSON document with `--output json`.
+
+use clap::ValueEnum;
+use serde_json::Value;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Readable text.
+    #[default]
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// What a command produced, in both forms.
+#[derive(Debug)]
+pub struct Report {
+    /// The JSON document.
+    pub json: Value,
+    /// The human rendering.
+    pub human: String,
+}
+
+impl Report {
+    /// A report whose human form is given.
+    pub fn new(json: Value, human: impl Into<String>) -> Self {
+        Self {
+            json,
+            human: human.into(),
+        }
+    }
+
+    /// Print in the chosen format. A closed stdout (`| head`) is not an error worth a panic.
+    pub fn print(&self, format: OutputFormat) {
+        use std::io::Write as _;
+        let text = match format {
+            OutputFormat::Json => {
+                serde_json::to_string_pretty(&self.json).unwrap_or_else(|_| "null".into())
+            }
+            OutputFormat::Human => self.human.trim_end_matches('\n').to_owned(),
+        };
+        if !text.is_empty() {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+}

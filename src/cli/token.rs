@@ -1,0 +1,47 @@
+//! `dfns-hsm token list`: slots, token labels, serials and mechanisms.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::context::Context;
+use super::error::CliError;
+use super::output::Report;
+use crate::hsm::list_tokens;
+
+/// Token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List the module's tokens (no login needed).
+    List,
+}
+
+/// Run a token command.
+pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
+    match cmd {
+        TokenCommand::List => {
+            let settings = ctx.hsm_settings();
+            let module = ctx.module(&settings)?;
+            let tokens = list_tokens(&module)?;
+            let mut human = format!("module {} ({})\n", module.path().display(), module.describe());
+            if tokens.is_empty() {
+                human.push_str("no token present\n");
+            }
+            for t in &tokens {
+                human.push_str(&format!(
+                    "- token {:?} serial {} ({} {}), slot {}{}\n  mechanisms: {}\n",
+                    t.label,
+                    t.serial,
+                    t.manufacturer,
+                    t.model,
+                    t.slot_id,
+                    if t.pin_flags.is_empty() { String::new() } else { format!(", {}", t.pin_flags.join(", ")) },
+                    t.mechanisms.join(" "),
+                ));
+            }
+            Ok(Report::new(
+                json!({ "module": module.path(), "library": module.describe(), "tokens": tokens }),
+                human,
+            ))
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Generating non-extractable key pairs with minimal templates.
+//!
+//! Private key: token, private, sensitive, non-extractable, sign-only. Public key: verify-only.
+//! Nothing else is asked for: vendors reject attributes they do not expect (YubiHSM refuses
+//! `CKA_MODIFIABLE`), and each extra capability is an extra way to misuse the key.
+
+use std::sync::Arc;
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+
+use super::algorithm::Algorithm;
+use super::error::{Error, Result};
+use super::key::{describe_key, Key, KeySelector};
+use super::public_key::ec_params_for;
+use super::session::Token;
+
+/// Length of the random `CKA_ID` given to new keys.
+const KEY_ID_LEN: usize = 16;
+
+/// Generate a key pair labelled `label`; refuses a label that any object already has.
+pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Result<Key> {
+    if label.is_empty() {
+        return Err(Error::Config("a key label must not be empty".into()));
+    }
+    let public_private = token.options().public_key_private;
+    // Not retried on a session fault: a half-done generation must not run twice.
+    let (handle, id) = token.with_session(|s, retry| {
+        if retry {
+            // The first attempt may have created the pair before the session died.
+            if !s
+                .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+                .map_err(|e| Error::pkcs11("C_FindObjects", e))?
+                .is_empty()
+            {
+                return Err(Error::Config(format!(
+                    "the session died while generating {label:?} and an object with that label now exists; check it with `dfns-hsm key list` before retrying"
+                )));
+            }
+        }
+        refuse_existing(token, s, label)?;
+        let id = fresh_id(s)?;
+        let (mechanism, mut public, mut private) = templates(algorithm, public_private);
+        for t in [&mut public, &mut private] {
+            t.push(Attribute::Id(id.clone()));
+            t.push(Attribute::Label(label.as_bytes().to_vec()));
+        }
+        let (pub_handle, priv_handle) = s
+            .generate_key_pair(&mechanism, &public, &private)
+            .map_err(|e| Error::pkcs11(format!("C_GenerateKeyPair ({algorithm}) on token {:?}", token.label()), e))?;
+        match describe_key(s, priv_handle) {
+            Ok(info) if info.algorithm.is_some() => Ok((priv_handle, (id, info))),
+            Ok(info) => Err(undo(s, [priv_handle, pub_handle], label, info.problem.unwrap_or_default())),
+            Err(e) => Err(undo(s, [priv_handle, pub_handle], label, e.to_string())),
+        }
+    })?;
+    let (id, info) = id;
+    Key::from_parts(token, KeySelector::LabelAndId(label.to_owned(), id), handle, info)
+}
+
+fn refuse_existing(token: &Token, s: &Session, label: &str) -> Result<()> {
+    let existing = s
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::KeyExists {
+            label: label.to_owned(),
+            token: token.label().to_owned(),
+        })
+    }
+}
+
+fn fresh_id(s: &Session) -> Result<Vec<u8>> {
+    for _ in 0..4 {
+        let id: [u8; KEY_ID_LEN] = rand::random();
+        let clash = s
+            .find_objects(&[Attribute::Id(id.to_vec())])
+            .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
+        if clash.is_empty() {
+            return Ok(id.to_vec());
+        }
+    }
+    Err(Error::Config("could not pick an unused CKA_ID".into()))
+}
+
+fn templates(
+    algorithm: Algorithm,
+    public_private: bool,
+) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
+    let mut public = vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::Token(true),
+        Attribute::Private(public_private),
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+    ];
+    let mut private = vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+    ];
+    let mechanism = match algorithm {
+        Algorithm::EcdsaP256 | Algorithm::EcdsaSecp256k1 => {
+            public.push(Attribute::EcParams(ec_params_for(algorithm)));
+            private.push(Attribute::Derive(false));
+            Mechanism::EccKeyPairGen
+        }
+        Algorithm::Ed25519 => {
+            public.push(Attribute::EcParams(ec_params_for(algorithm)));
+            private.push(Attribute::Derive(false));
+            Mechanism::EccEdwardsKeyPairGen
+        }
+        Algorithm::Rsa2048 | Algorithm::Rsa3072 => {
+            let bits = algorithm.rsa_bits().unwrap_or(2048);
+            public.push(Attribute::ModulusBits(bits.into()));
+            public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
+            Mechanism::RsaPkcsKeyPairGen
+        }
+    };
+    (mechanism, public, private)
+}
+
+/// Destroy a pair whose public key we cannot read; say loudly if even that fails.
+fn undo(s: &Session, handles: [ObjectHandle; 2], label: &str, why: String) -> Error {
+    let failed: Vec<String> = handles
+        .into_iter()
+        .filter_map(|h| s.destroy_object(h).err().map(|e| super::error::describe(&e)))
+        .collect();
+    if failed.is_empty() {
+        Error::UnsupportedKey(format!(
+            "generated {label:?} but could not read its public key ({why}); the pair was destroyed"
+        ))
+    } else {
+        Error::UnsupportedKey(format!(
+            "generated {label:?} but could not read its public key ({why}); destroying it FAILED ({}): remove the objects labelled {label:?} by hand",
+            failed.join("; ")
+        ))
+    }
+}

@@ -1,0 +1,131 @@
+//! Loading and initializing a PKCS#11 module: one context per library per process.
+//!
+//! `C_Initialize` is process-global; initializing the same library twice from one process
+//! (two tokens, two tests) must share one context, and "already initialized" by someone else
+//! is adopted rather than treated as a failure.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+
+use super::error::{Error, Result};
+
+/// A loaded, initialized PKCS#11 library.
+pub struct Module {
+    ctx: Pkcs11,
+    path: PathBuf,
+    // The pReserved string must outlive C_Initialize; some modules keep the pointer.
+    _init_args: Option<CString>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module").field("path", &self.path).finish()
+    }
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Module>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Arc<Module>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+impl Module {
+    /// Load `path` and initialize it with OS locking, or return the context this process
+    /// already has for it. `init_args` is passed as `pReserved` (YubiHSM connector, NSS).
+    pub fn load(path: &Path, init_args: Option<&str>) -> Result<Arc<Module>> {
+        let mut reg = registry()
+            .lock()
+            .map_err(|_| Error::Config("PKCS#11 module registry poisoned by an earlier panic".into()))?;
+        if let Some(m) = reg.get(path) {
+            return Ok(Arc::clone(m));
+        }
+        let module = Arc::new(Self::open(path, init_args)?);
+        reg.insert(path.to_path_buf(), Arc::clone(&module));
+        Ok(module)
+    }
+
+    fn open(path: &Path, init_args: Option<&str>) -> Result<Module> {
+        let load_err = |reason: String| Error::ModuleLoad {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // Check before dlopen: its errors are cryptic and a relative name would search LD paths.
+        if !path.is_absolute() {
+            return Err(load_err("the path must be absolute".into()));
+        }
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(load_err("it is not a regular file".into())),
+            Err(e) => return Err(load_err(format!("{e}"))),
+        }
+        let ctx = Pkcs11::new(path).map_err(|e| load_err(e.to_string()))?;
+        let init_args = init_args
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| Error::Config("init_args must not contain a NUL byte".into()))?;
+        let flags = CInitializeFlags::OS_LOCKING_OK;
+        let args = match &init_args {
+            // SAFETY: the pointer is to a NUL-terminated string owned by `Module`, which
+            // outlives the context; modules read it as a C string (PKCS#11 pReserved).
+            Some(s) => unsafe {
+                CInitializeArgs::new_with_reserved(
+                    flags,
+                    std::ptr::NonNull::new(s.as_ptr() as *mut std::ffi::c_void)
+                        .ok_or_else(|| Error::Config("init_args pointer was null".into()))?,
+                )
+            },
+            None => CInitializeArgs::new(flags),
+        };
+        match ctx.initialize(args) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(source) => {
+                let hint = match &source {
+                    CkError::Pkcs11(RvError::ArgumentsBad, _) => {
+                        "The module wants initialization arguments: set init_args in the config profile"
+                    }
+                    CkError::Pkcs11(RvError::FunctionFailed, _) | CkError::Pkcs11(RvError::GeneralError, _) => {
+                        "The module could not read its configuration or token directory (SoftHSM2: SOFTHSM2_CONF and tokendir permissions; YubiHSM: yubihsm_pkcs11.conf)"
+                    }
+                    _ => "Check the vendor's client configuration",
+                };
+                return Err(Error::Initialize {
+                    path: path.to_path_buf(),
+                    source,
+                    hint,
+                });
+            }
+        }
+        Ok(Module {
+            ctx,
+            path: path.to_path_buf(),
+            _init_args: init_args,
+        })
+    }
+
+    /// The cryptoki context.
+    pub fn ctx(&self) -> &Pkcs11 {
+        &self.ctx
+    }
+
+    /// The library path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Library description for diagnostics (`manufacturer / description / version`).
+    pub fn describe(&self) -> String {
+        match self.ctx.get_library_info() {
+            Ok(i) => format!(
+                "{} / {} {}",
+                i.manufacturer_id().trim(),
+                i.library_description().trim(),
+                i.library_version()
+            ),
+            Err(e) => format!("(C_GetInfo failed: {})", super::error::describe(&e)),
+        }
+    }
+}

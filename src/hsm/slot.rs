@@ -1,0 +1,147 @@
+//! Finding a token: by label or serial, never by slot index (SoftHSM renumbers slots when a
+//! token is initialized; Luna HA slot ids are huge and unstable).
+
+use std::fmt;
+
+use cryptoki::slot::{Slot, TokenInfo};
+use serde::Serialize;
+
+use super::error::{Error, Result};
+use super::module::Module;
+
+/// How to pick exactly one token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// `CKA_LABEL` of the token (trailing padding ignored).
+    Label(String),
+    /// Token serial number.
+    Serial(String),
+}
+
+impl fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSelector::Label(l) => write!(f, "label {l:?}"),
+            TokenSelector::Serial(s) => write!(f, "serial {s:?}"),
+        }
+    }
+}
+
+impl TokenSelector {
+    fn matches(&self, info: &TokenInfo) -> bool {
+        match self {
+            TokenSelector::Label(l) => info.label().trim_end() == l.trim_end(),
+            TokenSelector::Serial(s) => info.serial_number().trim() == s.trim(),
+        }
+    }
+}
+
+/// What `dfns-hsm token list` shows for one slot.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSummary {
+    /// Slot id (informational only; unstable across token re-initialization).
+    pub slot_id: u64,
+    /// Token label.
+    pub label: String,
+    /// Token serial.
+    pub serial: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Model.
+    pub model: String,
+    /// Whether a user PIN is set.
+    pub user_pin_initialized: bool,
+    /// PIN state warnings (`locked`, `final try`, `count low`, `to be changed`).
+    pub pin_flags: Vec<&'static str>,
+    /// Mechanisms supported, by name.
+    pub mechanisms: Vec<String>,
+}
+
+/// Find the one slot whose token matches `selector`.
+pub fn find_slot(module: &Module, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
+    let slots = module
+        .ctx()
+        .get_slots_with_token()
+        .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
+    let mut found = Vec::new();
+    let mut seen = Vec::new();
+    for slot in slots {
+        // A slot whose token vanished between the two calls is simply skipped.
+        let Ok(info) = module.ctx().get_token_info(slot) else {
+            continue;
+        };
+        seen.push(format!(
+            "{:?} (serial {})",
+            info.label().trim_end(),
+            info.serial_number().trim()
+        ));
+        if selector.matches(&info) {
+            found.push((slot, info));
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::TokenNotFound {
+            selector: selector.to_string(),
+            module: module.path().to_path_buf(),
+            available: if seen.is_empty() {
+                "none".into()
+            } else {
+                seen.join(", ")
+            },
+        }),
+        count => Err(Error::AmbiguousToken {
+            selector: selector.to_string(),
+            count,
+        }),
+    }
+}
+
+/// PIN-state flags worth telling the user about.
+pub fn pin_flags(info: &TokenInfo) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if info.user_pin_locked() {
+        flags.push("user PIN locked");
+    }
+    if info.user_pin_final_try() {
+        flags.push("user PIN on its final try");
+    }
+    if info.user_pin_count_low() {
+        flags.push("user PIN count low");
+    }
+    if info.user_pin_to_be_changed() {
+        flags.push("user PIN must be changed");
+    }
+    flags
+}
+
+/// Every slot with a token, for `dfns-hsm token list`.
+pub fn list_tokens(module: &Module) -> Result<Vec<TokenSummary>> {
+    let slots = module
+        .ctx()
+        .get_slots_with_token()
+        .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
+    let mut out = Vec::new();
+    for slot in slots {
+        let info = module
+            .ctx()
+            .get_token_info(slot)
+            .map_err(|e| Error::pkcs11(format!("C_GetTokenInfo(slot {})", slot.id()), e))?;
+        let mechanisms = module
+            .ctx()
+            .get_mechanism_list(slot)
+            .map(|m| m.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
+        out.push(TokenSummary {
+            slot_id: slot.id(),
+            label: info.label().trim_end().to_owned(),
+            serial: info.serial_number().trim().to_owned(),
+            manufacturer: info.manufacturer_id().trim().to_owned(),
+            model: info.model().trim().to_owned(),
+            user_pin_initialized: info.user_pin_initialized(),
+            pin_flags: pin_flags(&info),
+            mechanisms,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,286 @@
+//! The `dfns-hsm` binary against a real SoftHSM2 token: key commands, token list, doctor, and
+//! the errors a user meets (wrong PIN, missing key, wrong token, bad module, bad URI).
+
+mod common;
+
+use common::softhsm::{run, token, unique_label, LABEL};
+use common::verify::{b64url_decode, openssl_verify};
+use dfns_hsm::hsm::Algorithm;
+use serde_json::Value;
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn generate_list_export_and_sign_for_every_algorithm() {
+    let t = token();
+    for alg in Algorithm::ALL {
+        let label = unique_label(&format!("cli-{}", alg.name()));
+        let (ok, out, err) = run(t.cli().args([
+            "--output",
+            "json",
+            "key",
+            "generate",
+            "--label",
+            &label,
+            "--algorithm",
+            alg.name(),
+        ]));
+        assert!(ok, "generate {alg}: {err}");
+        let generated = json(&out);
+        assert_eq!(generated["algorithm"], alg.name());
+        let uri = generated["uri"].as_str().expect("uri").to_owned();
+        assert!(uri.starts_with("pkcs11:") && uri.contains(&label), "{uri}");
+        let pem = generated["publicKeyPem"].as_str().expect("pem").to_owned();
+
+        // public-key by label and by URI gives the same PEM, printed bare for piping.
+        let (ok, by_label, err) = run(t.cli().args(["key", "public-key", "--key", &label]));
+        assert!(ok, "{err}");
+        assert_eq!(by_label.trim(), pem.trim());
+        let (ok, by_uri, err) = run(t.cli().args(["key", "public-key", "--key", &uri]));
+        assert!(ok, "{err}");
+        assert_eq!(by_uri.trim(), pem.trim());
+
+        // sign-challenge prints a firstFactor that openssl verifies over the clientData bytes.
+        let (ok, out, err) = run(t.cli().args([
+            "key",
+            "sign-challenge",
+            "--key",
+            &uri,
+            "--cred-id",
+            "cred-x",
+            "--challenge",
+            "Y2gtY2xp",
+        ]));
+        assert!(ok, "sign-challenge {alg}: {err}");
+        let ff = json(&out);
+        assert_eq!(ff["kind"], "Key");
+        let a = &ff["credentialAssertion"];
+        assert_eq!(a["credId"], "cred-x");
+        let data = b64url_decode(a["clientData"].as_str().expect("clientData"));
+        assert_eq!(
+            data,
+            br#"{"challenge":"Y2gtY2xp","type":"key.get"}"#.to_vec()
+        );
+        let sig = b64url_decode(a["signature"].as_str().expect("signature"));
+        assert!(
+            openssl_verify(t.path(), alg, &pem, &data, &sig),
+            "{alg}: openssl rejects"
+        );
+    }
+    let (ok, out, err) = run(t.cli().args(["--output", "json", "key", "list"]));
+    assert!(ok, "{err}");
+    let keys = json(&out)["keys"].as_array().expect("keys").clone();
+    assert!(keys.len() >= Algorithm::ALL.len());
+    for k in keys {
+        assert_eq!(k["attributes"]["extractable"], false, "{k}");
+        assert_eq!(k["attributes"]["sensitive"], true, "{k}");
+    }
+}
+
+#[test]
+fn sign_challenge_reads_a_challenge_document_and_checks_allow_credentials() {
+    let t = token();
+    let label = unique_label("cli-json");
+    let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
+    assert!(ok, "{err}");
+    let doc = t.path().join(format!("{label}.json"));
+    std::fs::write(
+        &doc,
+        r#"{"challenge":"Y2gtZG9j","challengeIdentifier":"eyJ","allowCredentials":{"key":[{"type":"public-key","id":"cred-a"}],"webauthn":[]},"newField":1}"#,
+    )
+    .expect("write");
+    let (ok, out, err) = run(t
+        .cli()
+        .args([
+            "key",
+            "sign-challenge",
+            "--key",
+            &label,
+            "--cred-id",
+            "cred-a",
+            "--challenge-json",
+        ])
+        .arg(&doc));
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["credentialAssertion"]["credId"], "cred-a");
+    let (ok, _, err) = run(t
+        .cli()
+        .args([
+            "key",
+            "sign-challenge",
+            "--key",
+            &label,
+            "--cred-id",
+            "cred-b",
+            "--challenge-json",
+        ])
+        .arg(&doc));
+    assert!(!ok);
+    assert!(err.contains("cred-b") && err.contains("cred-a"), "{err}");
+}
+
+#[test]
+fn token_list_shows_label_serial_and_mechanisms() {
+    let t = token();
+    let (ok, out, err) = run(t.cli().args(["--output", "json", "token", "list"]));
+    assert!(ok, "{err}");
+    let tokens = json(&out)["tokens"].as_array().expect("tokens").clone();
+    let ours = tokens
+        .iter()
+        .find(|x| x["label"] == LABEL)
+        .expect("our token listed");
+    assert!(!ours["serial"].as_str().unwrap_or_default().is_empty());
+    let mechs: Vec<&str> = ours["mechanisms"]
+        .as_array()
+        .expect("mechs")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert!(
+        mechs.contains(&"CKM_ECDSA") && mechs.contains(&"CKM_EDDSA"),
+        "{mechs:?}"
+    );
+}
+
+#[test]
+fn doctor_passes_on_a_good_setup_and_examines_a_key() {
+    let t = token();
+    let label = unique_label("doctor");
+    let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(t
+        .cli()
+        .args(["--output", "json", "doctor", "--key", &label]));
+    assert!(ok, "doctor failed: {out} {err}");
+    let report = json(&out);
+    assert_eq!(report["ok"], true);
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for n in ["module", "token", "login", "mechanisms", "key", "signature"] {
+        assert!(names.contains(&n), "missing check {n}: {names:?}");
+    }
+}
+
+#[test]
+fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
+    let t = token();
+    let spy = [
+        "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
+        "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so",
+        "/usr/lib/pkcs11/pkcs11-spy.so",
+        "/usr/lib/aarch64-linux-gnu/pkcs11/pkcs11-spy.so",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("OpenSC's pkcs11-spy is not installed: run scripts/test.sh (installs opensc)");
+    let log = t.path().join(format!("spy-{}.log", unique_label("pin")));
+    let (ok, out, err) = run(t
+        .cli()
+        .env("DFNS_HSM_MODULE", spy)
+        .env("PKCS11SPY", &t.module)
+        .env("PKCS11SPY_OUTPUT", &log)
+        .env("WRONG_PIN", "00000000-not-it")
+        .args(["--pin-source", "env:WRONG_PIN", "key", "list"]));
+    assert!(!ok, "a wrong PIN must fail: {out}");
+    assert!(
+        err.contains("CKR_PIN_INCORRECT") && err.contains("not retried"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("error:").count(),
+        1,
+        "one error, not a cascade: {err}"
+    );
+    assert!(
+        !err.contains("00000000-not-it"),
+        "the PIN leaked into the error: {err}"
+    );
+    let calls = std::fs::read_to_string(&log).expect("spy log");
+    let logins = calls.lines().filter(|l| l.contains("C_Login")).count();
+    assert_eq!(logins, 1, "C_Login calls seen by pkcs11-spy");
+    // The token is not locked: the right PIN still works.
+    let (ok, _, err) = run(t.cli().args(["key", "list"]));
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn user_errors_are_clear_and_exit_non_zero() {
+    let t = token();
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["key", "public-key", "--key", "no-such-key"],
+            vec![],
+            "no-such-key",
+        ),
+        (
+            vec!["key", "list"],
+            vec![("DFNS_HSM_TOKEN", "not-a-token")],
+            "not-a-token",
+        ),
+        (
+            vec!["key", "list"],
+            vec![("DFNS_HSM_MODULE", "/nonexistent/libpkcs11.so")],
+            "/nonexistent/libpkcs11.so",
+        ),
+        (
+            vec![
+                "key",
+                "public-key",
+                "--key",
+                "pkcs11:token=a;token=b;object=x",
+            ],
+            vec![],
+            "token",
+        ),
+        (
+            vec![
+                "key",
+                "public-key",
+                "--key",
+                "pkcs11:object=x?pin-value=1234",
+            ],
+            vec![],
+            "pin-value",
+        ),
+        (
+            vec!["key", "generate", "--label", "x", "--algorithm", "p-384"],
+            vec![],
+            "ecdsa-p256",
+        ),
+    ];
+    for (args, env, needle) in cases {
+        let mut cmd = t.cli();
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(&args).output().expect("spawn");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert_ne!(out.status.code(), Some(0));
+        assert!(
+            err.contains(needle),
+            "{args:?}: error should mention {needle:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_existing_label_is_refused_by_the_cli() {
+    let t = token();
+    let label = unique_label("cli-dup");
+    let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
+    assert!(!ok);
+    assert!(
+        err.contains("already exists") && err.contains(&label),
+        "{err}"
+    );
+}

@@ -1,0 +1,5 @@
+//! Shared test helpers: a real SoftHSM2 token, the CLI binary, independent verification.
+#![allow(dead_code)]
+
+pub mod softhsm;
+pub mod verify;

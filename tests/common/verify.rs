@@ -1,0 +1,61 @@
+//! Independent verification: the `openssl` command line, and `ring`, neither of which made
+//! the signature (the token did) nor is used by dfns-hsm's own self-check (RustCrypto).
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use dfns_hsm::hsm::Algorithm;
+
+pub fn b64url_decode(s: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .expect("base64url without padding")
+}
+
+/// Verify `sig` over `message` with `openssl`, given an SPKI PEM public key.
+pub fn openssl_verify(dir: &Path, alg: Algorithm, pem: &str, message: &[u8], sig: &[u8]) -> bool {
+    let id = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let pub_path = dir.join(format!("pub-{id}.pem"));
+    let msg_path = dir.join(format!("msg-{id}.bin"));
+    let sig_path = dir.join(format!("sig-{id}.bin"));
+    std::fs::write(&pub_path, pem).expect("write pem");
+    std::fs::write(&msg_path, message).expect("write msg");
+    std::fs::write(&sig_path, sig).expect("write sig");
+    let out = match alg {
+        Algorithm::Ed25519 => Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+            .arg(&pub_path)
+            .arg("-in")
+            .arg(&msg_path)
+            .arg("-sigfile")
+            .arg(&sig_path)
+            .output(),
+        // ECDSA (DER signature expected by openssl) and RSA PKCS#1 v1.5.
+        _ => Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&pub_path)
+            .arg("-signature")
+            .arg(&sig_path)
+            .arg(&msg_path)
+            .output(),
+    }
+    .expect("openssl is not installed");
+    out.status.success()
+}
+
+/// Verify a P-256 DER signature with `ring` (for bulk checks where spawning openssl is slow).
+pub fn ring_verify_p256(spki_der: &[u8], message: &[u8], sig_der: &[u8]) -> bool {
+    // ring wants the bare SEC1 point: strip the SPKI header of a P-256 key (26 bytes).
+    let point = &spki_der[spki_der.len() - 65..];
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
+        .verify(message, sig_der)
+        .is_ok()
+}

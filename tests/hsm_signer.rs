@@ -1,0 +1,255 @@
+//! The HSM signer against a real SoftHSM2 token: every algorithm, independent verification,
+//! key safety, concurrency, and the failure paths of the library.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::softhsm::{token, unique_label};
+use common::verify::{b64url_decode, openssl_verify, ring_verify_p256};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use dfns_hsm::hsm::{generate_key, Algorithm, Error as HsmError, Key, KeySelector};
+use dfns_hsm::signer::{client_data_bytes, HsmSigner, Signer, SignerError, UserActionChallenge};
+
+fn challenge(cred: &str) -> UserActionChallenge {
+    UserActionChallenge::for_key("Y2gtdGVzdC1jaGFsbGVuZ2U", "chid", cred)
+}
+
+#[tokio::test]
+async fn every_algorithm_signs_and_an_independent_verifier_accepts() {
+    let t = token();
+    let tok = t.open();
+    for alg in Algorithm::ALL {
+        let label = unique_label(alg.name());
+        let key = Arc::new(generate_key(&tok, &label, alg).expect("generate"));
+        let signer = HsmSigner::new(Arc::clone(&key), "cred-1").expect("signer");
+        let ff = signer.sign(&challenge("cred-1")).await.expect("sign");
+        let a = ff.assertion();
+        assert_eq!(a.cred_id, "cred-1");
+        let client_data = b64url_decode(&a.client_data);
+        assert_eq!(client_data, client_data_bytes("Y2gtdGVzdC1jaGFsbGVuZ2U"));
+        assert_eq!(
+            client_data,
+            br#"{"challenge":"Y2gtdGVzdC1jaGFsbGVuZ2U","type":"key.get"}"#.to_vec()
+        );
+        let sig = b64url_decode(&a.signature);
+        match alg {
+            Algorithm::EcdsaP256 | Algorithm::EcdsaSecp256k1 => {
+                assert_eq!(
+                    sig[0], 0x30,
+                    "{alg}: ECDSA signature must be a DER SEQUENCE"
+                );
+                assert!(
+                    sig.len() <= 72 && sig.len() >= 8,
+                    "{alg}: DER length {}",
+                    sig.len()
+                );
+            }
+            Algorithm::Ed25519 => assert_eq!(sig.len(), 64),
+            Algorithm::Rsa2048 => assert_eq!(sig.len(), 256),
+            Algorithm::Rsa3072 => assert_eq!(sig.len(), 384),
+        }
+        let pem = signer.public_key_pem();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+        assert!(
+            openssl_verify(t.path(), alg, pem, &client_data, &sig),
+            "{alg}: openssl rejects the signature"
+        );
+        // And it really is over those bytes: a different message must fail.
+        assert!(
+            !openssl_verify(t.path(), alg, pem, b"other bytes", &sig),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn generated_keys_are_sensitive_never_extractable_and_sign_only() {
+    let t = token();
+    let tok = t.open();
+    let label = unique_label("attrs");
+    let key = generate_key(&tok, &label, Algorithm::EcdsaP256).expect("generate");
+    let a = &key.info().attributes;
+    assert_eq!(a.sensitive, Some(true));
+    assert_eq!(a.extractable, Some(false));
+    assert_eq!(a.never_extractable, Some(true));
+    assert_eq!(a.always_sensitive, Some(true));
+    assert_eq!(a.sign, Some(true));
+    assert_eq!(a.decrypt, Some(false));
+    assert_eq!(a.derive, Some(false));
+    assert!(a.unsafe_reasons().is_empty());
+
+    // Reading the private value through PKCS#11 must fail (the token withholds it).
+    let id = key.info().id_bytes();
+    let withheld = tok
+        .with_session(|s, _| {
+            let h = s
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Id(id.clone()),
+                ])
+                .map_err(|e| HsmError::pkcs11("find", e))?;
+            let info = s
+                .get_attribute_info(h[0], &[AttributeType::Value])
+                .map_err(|e| HsmError::pkcs11("info", e))?;
+            let values = s
+                .get_attributes(h[0], &[AttributeType::Value])
+                .map_err(|e| HsmError::pkcs11("get", e))?;
+            Ok((format!("{info:?}"), values))
+        })
+        .expect("query");
+    assert!(
+        withheld.0.contains("Sensitive"),
+        "CKA_VALUE info: {}",
+        withheld.0
+    );
+    assert!(
+        withheld.1.is_empty(),
+        "CKA_VALUE was returned: {:?}",
+        withheld.1.len()
+    );
+}
+
+#[test]
+fn exported_pem_equals_what_pkcs11_tool_reads() {
+    let t = token();
+    let tok = t.open();
+    for alg in Algorithm::ALL {
+        let label = unique_label("export");
+        let key = generate_key(&tok, &label, alg).expect("generate");
+        let out = t.dir.path().join(format!("{label}.pub"));
+        let (ok, _, err) = common::softhsm::run(
+            t.pkcs11_tool()
+                .args(["--read-object", "--type", "pubkey", "--id", &key.info().id])
+                .arg("-o")
+                .arg(&out),
+        );
+        assert!(ok, "pkcs11-tool: {err}");
+        let raw = std::fs::read(&out).expect("read");
+        // pkcs11-tool writes SPKI DER for EC/RSA and PEM for EdDSA; normalise both to PEM.
+        let theirs = if raw.starts_with(b"-----BEGIN") {
+            String::from_utf8(raw).expect("utf8")
+        } else {
+            let (ok, pem, err) = common::softhsm::run(
+                std::process::Command::new("openssl")
+                    .args(["pkey", "-pubin", "-inform", "DER", "-in"])
+                    .arg(&out),
+            );
+            assert!(ok, "openssl: {err}");
+            pem
+        };
+        let ours = key.info().public_key_pem.clone().expect("pem");
+        assert_eq!(ours.trim(), theirs.trim(), "{alg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_signatures_from_eight_tasks_all_verify() {
+    let t = token();
+    let tok = t.open();
+    let key =
+        Arc::new(generate_key(&tok, &unique_label("conc"), Algorithm::EcdsaP256).expect("gen"));
+    let spki = key.info().spki_der().to_vec();
+    let signer = Arc::new(HsmSigner::new(key, "cred-c").expect("signer"));
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let signer = Arc::clone(&signer);
+        let spki = spki.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut verified = 0;
+            for i in 0..125 {
+                let c = UserActionChallenge::for_key(&format!("ch-{task}-{i}"), "id", "cred-c");
+                let ff = signer.sign(&c).await.expect("sign");
+                let a = ff.assertion();
+                let data = b64url_decode(&a.client_data);
+                assert_eq!(data, client_data_bytes(&format!("ch-{task}-{i}")));
+                if ring_verify_p256(&spki, &data, &b64url_decode(&a.signature)) {
+                    verified += 1;
+                }
+            }
+            verified
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("task");
+    }
+    assert_eq!(total, 1000);
+}
+
+#[tokio::test]
+async fn a_cred_id_outside_allow_credentials_is_refused() {
+    let t = token();
+    let tok = t.open();
+    let key =
+        Arc::new(generate_key(&tok, &unique_label("allow"), Algorithm::Ed25519).expect("gen"));
+    let signer = HsmSigner::new(key, "mine").expect("signer");
+    let err = signer.sign(&challenge("someone-else")).await.unwrap_err();
+    assert!(
+        matches!(err, SignerError::CredentialNotAllowed { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"mine\"") && msg.contains("someone-else"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_existing_label_is_refused_and_nothing_is_created() {
+    let t = token();
+    let tok = t.open();
+    let label = unique_label("dup");
+    generate_key(&tok, &label, Algorithm::EcdsaP256).expect("first");
+    let err = generate_key(&tok, &label, Algorithm::Ed25519).unwrap_err();
+    assert!(matches!(err, HsmError::KeyExists { .. }), "{err}");
+    let count = tok
+        .with_session(|s, _| {
+            s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+                .map_err(|e| HsmError::pkcs11("find", e))
+        })
+        .expect("find")
+        .len();
+    assert_eq!(count, 2, "one public + one private object, no more");
+}
+
+#[test]
+fn a_missing_key_names_the_key_and_the_token() {
+    let tok = token().open();
+    let err = Key::find(&tok, KeySelector::Label("no-such-key".into())).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, HsmError::KeyNotFound { .. }));
+    assert!(
+        msg.contains("no-such-key") && msg.contains("dfns-hsm key list"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_dead_session_is_replaced_and_the_signature_still_made() {
+    let t = token();
+    let tok = t.open();
+    let key = generate_key(&tok, &unique_label("recover"), Algorithm::EcdsaP256).expect("gen");
+    key.sign(b"warm up the pool").expect("first sign");
+    // Close every session of this application on the slot: the pooled worker and the login
+    // session die, and the token logs us out, as a network HSM dropping its link would.
+    close_all_sessions(&t.module, tok.slot().id());
+    let sig = key.sign(b"after the drop").expect("recovered sign");
+    let spki = key.info().spki_der().to_vec();
+    assert!(ring_verify_p256(&spki, b"after the drop", &sig));
+}
+
+/// `C_CloseAllSessions` straight from the module (cryptoki does not wrap it). dlopen of the
+/// same path returns the already-loaded library, so this acts on our own sessions.
+fn close_all_sessions(module: &std::path::Path, slot: u64) {
+    // SAFETY: C_CloseAllSessions(CK_SLOT_ID) -> CK_RV is the PKCS#11 signature; the library
+    // is initialized (the token is open) and stays loaded for the whole call.
+    unsafe {
+        let lib = libloading::Library::new(module).expect("dlopen");
+        let f: libloading::Symbol<
+            unsafe extern "C" fn(std::os::raw::c_ulong) -> std::os::raw::c_ulong,
+        > = lib.get(b"C_CloseAllSessions").expect("symbol");
+        assert_eq!(f(slot as std::os::raw::c_ulong), 0, "CKR_OK");
+    }
+}

@@ -4,7 +4,13 @@
 //! logged-in session and a bounded pool of worker sessions.
 
 mod algorithm;
+mod ec_signature;
 mod error;
+mod public_key;
+mod uri;
 
 pub use algorithm::Algorithm;
+pub use ec_signature::raw_to_der;
 pub use error::{ckr_name, classify, describe, Error, Fault, Result};
+pub use public_key::{ec_params_for, spki_from_ec, spki_from_rsa, spki_pem};
+pub use uri::{ObjectType, Pkcs11Uri, TokenSelector};

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::hsm::{Error as HsmError, PinSource, Pkcs11Uri, TokenOptions, TokenSelector, DEFAULT_PIN_ENV};
+use crate::hsm::{
+    Error as HsmError, PinSource, Pkcs11Uri, TokenOptions, TokenSelector, DEFAULT_PIN_ENV,
+};
 
 /// A TOML profile (see `hsm-config/`). Unknown keys are errors: a typo must not silently
 /// fall back to a default.
@@ -192,7 +194,9 @@ impl std::str::FromStr for KeyRef {
         } else if let Some(p) = s.strip_prefix("file:") {
             Ok(KeyRef::File(PathBuf::from(p)))
         } else if s.is_empty() {
-            Err(HsmError::Config("empty key reference; give a pkcs11: URI, a key label or file:PATH".into()))
+            Err(HsmError::Config(
+                "empty key reference; give a pkcs11: URI, a key label or file:PATH".into(),
+            ))
         } else {
             Ok(KeyRef::Label(s.to_owned()))
         }
@@ -212,7 +216,8 @@ mod tests {
     #[test]
     fn flags_win_over_the_profile() {
         let file: ConfigFile =
-            toml::from_str("[hsm]\nmodule = \"/a.so\"\nserial = \"123\"\nmax_sessions = 4\n").unwrap();
+            toml::from_str("[hsm]\nmodule = \"/a.so\"\nserial = \"123\"\nmax_sessions = 4\n")
+                .unwrap();
         let s = HsmSettings {
             module: Some("/b.so".into()),
             token: Some("t".into()),
@@ -226,8 +231,17 @@ mod tests {
 
     #[test]
     fn key_refs() {
-        assert_eq!("file:/k.pem".parse::<KeyRef>().unwrap(), KeyRef::File("/k.pem".into()));
-        assert_eq!("ops".parse::<KeyRef>().unwrap(), KeyRef::Label("ops".into()));
-        assert!(matches!("pkcs11:object=ops".parse::<KeyRef>().unwrap(), KeyRef::Uri(_)));
+        assert_eq!(
+            "file:/k.pem".parse::<KeyRef>().unwrap(),
+            KeyRef::File("/k.pem".into())
+        );
+        assert_eq!(
+            "ops".parse::<KeyRef>().unwrap(),
+            KeyRef::Label("ops".into())
+        );
+        assert!(matches!(
+            "pkcs11:object=ops".parse::<KeyRef>().unwrap(),
+            KeyRef::Uri(_)
+        ));
     }
 }

@@ -8,7 +8,7 @@
 //! - [`cli`]: the `dfns-hsm` command line.
 #![deny(missing_docs)]
 
-pub mod hsm;
-pub mod signer;
 pub mod cli;
 pub mod config;
+pub mod hsm;
+pub mod signer;

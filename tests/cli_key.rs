@@ -212,7 +212,8 @@ fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
 #[test]
 fn user_errors_are_clear_and_exit_non_zero() {
     let t = token();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["key", "public-key", "--key", "no-such-key"],
             vec![],

@@ -27,7 +27,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DFNS_HSM_TOKEN", value_name = "LABEL")]
     pub token: Option<String>,
     /// Token serial number (instead of --token).
-    #[arg(long, global = true, env = "DFNS_HSM_TOKEN_SERIAL", value_name = "SERIAL")]
+    #[arg(
+        long,
+        global = true,
+        env = "DFNS_HSM_TOKEN_SERIAL",
+        value_name = "SERIAL"
+    )]
     pub token_serial: Option<String>,
     /// Where the user PIN comes from: env:VAR, file:PATH or prompt (DFNS_HSM_PIN is read when none is given).
     #[arg(long, global = true, env = "DFNS_HSM_PIN_SOURCE", value_name = "SRC")]

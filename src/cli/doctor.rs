@@ -90,7 +90,11 @@ pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
 
     let module = match ctx.module(&settings) {
         Ok(m) => {
-            checks.push("module", Status::Ok, format!("{} ({})", m.path().display(), m.describe()));
+            checks.push(
+                "module",
+                Status::Ok,
+                format!("{} ({})", m.path().display(), m.describe()),
+            );
             m
         }
         Err(e) => {
@@ -108,8 +112,16 @@ pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
     match find_slot(&module, &selector) {
         Ok((_, info)) => {
             let flags = pin_flags(&info);
-            let status = if flags.is_empty() { Status::Ok } else { Status::Warn };
-            let mut detail = format!("{:?} serial {}", info.label().trim_end(), info.serial_number().trim());
+            let status = if flags.is_empty() {
+                Status::Ok
+            } else {
+                Status::Warn
+            };
+            let mut detail = format!(
+                "{:?} serial {}",
+                info.label().trim_end(),
+                info.serial_number().trim()
+            );
             if !flags.is_empty() {
                 detail.push_str(&format!(" ({})", flags.join(", ")));
             }
@@ -120,11 +132,18 @@ pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
             return checks.report();
         }
     }
-    let token = match settings.pin_source().map_err(CliError::from).and_then(|pin| {
-        Token::open(module, &selector, &pin, settings.token_options()).map_err(CliError::from)
-    }) {
+    let token = match settings
+        .pin_source()
+        .map_err(CliError::from)
+        .and_then(|pin| {
+            Token::open(module, &selector, &pin, settings.token_options()).map_err(CliError::from)
+        }) {
         Ok(t) => {
-            checks.push("login", Status::Ok, format!("logged in; worker sessions up to {}", t.max_sessions()));
+            checks.push(
+                "login",
+                Status::Ok,
+                format!("logged in; worker sessions up to {}", t.max_sessions()),
+            );
             t
         }
         Err(e) => {
@@ -154,7 +173,11 @@ fn check_clock(checks: &mut Checks) {
         .unwrap_or(0);
     const JAN_2025: u64 = 1_735_689_600;
     if now < JAN_2025 {
-        checks.push("clock", Status::Fail, "system clock is before 2025; fix NTP before using Dfns tokens");
+        checks.push(
+            "clock",
+            Status::Fail,
+            "system clock is before 2025; fix NTP before using Dfns tokens",
+        );
     } else {
         checks.push("clock", Status::Ok, "system clock plausible");
     }
@@ -163,7 +186,11 @@ fn check_clock(checks: &mut Checks) {
 fn check_mechanisms(checks: &mut Checks, token: &Token) {
     match missing_mechanisms(token) {
         Ok(list) => {
-            let ok: Vec<String> = list.iter().filter(|(_, m)| m.is_empty()).map(|(a, _)| a.to_string()).collect();
+            let ok: Vec<String> = list
+                .iter()
+                .filter(|(_, m)| m.is_empty())
+                .map(|(a, _)| a.to_string())
+                .collect();
             let missing: Vec<String> = list
                 .iter()
                 .filter(|(_, m)| !m.is_empty())
@@ -176,7 +203,14 @@ fn check_mechanisms(checks: &mut Checks, token: &Token) {
             } else {
                 Status::Warn
             };
-            let mut detail = format!("supported: {}", if ok.is_empty() { "none".into() } else { ok.join(", ") });
+            let mut detail = format!(
+                "supported: {}",
+                if ok.is_empty() {
+                    "none".into()
+                } else {
+                    ok.join(", ")
+                }
+            );
             if !missing.is_empty() {
                 detail.push_str(&format!("; unavailable: {}", missing.join(", ")));
             }
@@ -196,19 +230,40 @@ fn check_key(checks: &mut Checks, ctx: &Context, key_ref: &KeyRef) {
     };
     let reasons = key.info().attributes.unsafe_reasons();
     if reasons.is_empty() {
-        checks.push("key", Status::Ok, format!("{} {} is sensitive and never-extractable", key.algorithm(), key.uri()));
+        checks.push(
+            "key",
+            Status::Ok,
+            format!(
+                "{} {} is sensitive and never-extractable",
+                key.algorithm(),
+                key.uri()
+            ),
+        );
     } else {
-        checks.push("key", Status::Fail, format!("{} is unsafe for a Dfns credential: {}", key.uri(), reasons.join(", ")));
+        checks.push(
+            "key",
+            Status::Fail,
+            format!(
+                "{} is unsafe for a Dfns credential: {}",
+                key.uri(),
+                reasons.join(", ")
+            ),
+        );
     }
     let probe = b"dfns-hsm doctor probe";
-    let result = HsmSigner::new(Arc::clone(&key), "doctor").and_then(|s| s.sign_bytes_blocking(probe));
+    let result =
+        HsmSigner::new(Arc::clone(&key), "doctor").and_then(|s| s.sign_bytes_blocking(probe));
     match result {
         Ok(sig) => {
             let verified = PublicKey::from_spki_der(key.info().spki_der())
                 .and_then(|p| p.verify(probe, &sig))
                 .is_ok();
             if verified {
-                checks.push("signature", Status::Ok, format!("test signature made and verified ({} bytes)", sig.len()));
+                checks.push(
+                    "signature",
+                    Status::Ok,
+                    format!("test signature made and verified ({} bytes)", sig.len()),
+                );
             } else {
                 checks.push("signature", Status::Fail, "test signature does not verify");
             }
@@ -219,17 +274,39 @@ fn check_key(checks: &mut Checks, ctx: &Context, key_ref: &KeyRef) {
 
 fn survey_keys(checks: &mut Checks, token: &Arc<Token>) {
     match list_keys(token) {
-        Ok(keys) if keys.is_empty() => checks.push("keys", Status::Warn, "no private keys yet; create one with `dfns-hsm key generate --label NAME`"),
+        Ok(keys) if keys.is_empty() => checks.push(
+            "keys",
+            Status::Warn,
+            "no private keys yet; create one with `dfns-hsm key generate --label NAME`",
+        ),
         Ok(keys) => {
             let unsafe_keys: Vec<String> = keys
                 .iter()
                 .filter(|k| !k.attributes.unsafe_reasons().is_empty())
-                .map(|k| format!("{:?} ({})", k.label, k.attributes.unsafe_reasons().join(", ")))
+                .map(|k| {
+                    format!(
+                        "{:?} ({})",
+                        k.label,
+                        k.attributes.unsafe_reasons().join(", ")
+                    )
+                })
                 .collect();
             if unsafe_keys.is_empty() {
-                checks.push("keys", Status::Ok, format!("{} key(s), all sensitive and never-extractable", keys.len()));
+                checks.push(
+                    "keys",
+                    Status::Ok,
+                    format!("{} key(s), all sensitive and never-extractable", keys.len()),
+                );
             } else {
-                checks.push("keys", Status::Warn, format!("{} key(s); unsafe for Dfns: {}", keys.len(), unsafe_keys.join("; ")));
+                checks.push(
+                    "keys",
+                    Status::Warn,
+                    format!(
+                        "{} key(s); unsafe for Dfns: {}",
+                        keys.len(),
+                        unsafe_keys.join("; ")
+                    ),
+                );
             }
         }
         Err(e) => checks.push("keys", Status::Fail, e.to_string()),

@@ -29,7 +29,9 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Usage(_) | CliError::Hsm(HsmError::Config(_)) | CliError::Hsm(HsmError::Uri(_)) => EXIT_USAGE,
+            CliError::Usage(_)
+            | CliError::Hsm(HsmError::Config(_))
+            | CliError::Hsm(HsmError::Uri(_)) => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }

@@ -44,7 +44,11 @@ pub struct SignChallengeArgs {
     #[arg(long, value_name = "REF")]
     key: String,
     /// The `challenge` string from /auth/action/init.
-    #[arg(long, conflicts_with = "challenge_json", required_unless_present = "challenge_json")]
+    #[arg(
+        long,
+        conflicts_with = "challenge_json",
+        required_unless_present = "challenge_json"
+    )]
     challenge: Option<String>,
     /// The whole /auth/action/init response, from a file or `-` for stdin.
     #[arg(long, value_name = "FILE|-")]
@@ -72,12 +76,25 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
             let keys = list_keys(&token)?;
             let mut human = format!("{} key(s) on token {:?}\n", keys.len(), token.label());
             for k in &keys {
-                let alg = k.algorithm.map(|a| a.to_string()).unwrap_or_else(|| "unsupported".into());
+                let alg = k
+                    .algorithm
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "unsupported".into());
                 let safety = k.attributes.unsafe_reasons();
-                let safety = if safety.is_empty() { "non-extractable".to_owned() } else { format!("UNSAFE: {}", safety.join(", ")) };
-                human.push_str(&format!("  {:<24} {:<16} id {}  {}\n", k.label, alg, k.id, safety));
+                let safety = if safety.is_empty() {
+                    "non-extractable".to_owned()
+                } else {
+                    format!("UNSAFE: {}", safety.join(", "))
+                };
+                human.push_str(&format!(
+                    "  {:<24} {:<16} id {}  {}\n",
+                    k.label, alg, k.id, safety
+                ));
             }
-            Ok(Report::new(json!({ "token": token.label(), "keys": keys }), human))
+            Ok(Report::new(
+                json!({ "token": token.label(), "keys": keys }),
+                human,
+            ))
         }
         KeyCommand::PublicKey { key } => {
             let key_ref: KeyRef = key.parse()?;
@@ -94,20 +111,26 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
 
 async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report, CliError> {
     let cred_id = ctx.global.cred_id.clone().ok_or_else(|| {
-        CliError::Usage("--cred-id (or DFNS_CRED_ID) is required: the credential id Dfns knows this key by".into())
+        CliError::Usage(
+            "--cred-id (or DFNS_CRED_ID) is required: the credential id Dfns knows this key by"
+                .into(),
+        )
     })?;
     let challenge = match (&args.challenge, &args.challenge_json) {
         (Some(c), _) => UserActionChallenge::for_key(c, "", &cred_id),
         (None, Some(path)) => {
             let text = if path.as_os_str() == "-" {
                 let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(|e| CliError::Usage(format!("cannot read the challenge from stdin: {e}")))?;
+                std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                    CliError::Usage(format!("cannot read the challenge from stdin: {e}"))
+                })?;
                 s
             } else {
                 std::fs::read_to_string(path).map_err(|e| {
-                    CliError::Usage(format!("cannot read challenge file {}: {e}", path.display()))
+                    CliError::Usage(format!(
+                        "cannot read challenge file {}: {e}",
+                        path.display()
+                    ))
                 })?
             };
             serde_json::from_str(&text).map_err(|e| {
@@ -116,7 +139,11 @@ async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report
                 ))
             })?
         }
-        (None, None) => return Err(CliError::Usage("give --challenge or --challenge-json".into())),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "give --challenge or --challenge-json".into(),
+            ))
+        }
     };
     let key_ref: KeyRef = args.key.parse()?;
     let signer = ctx.signer(&key_ref, &cred_id)?;

@@ -22,7 +22,11 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
             let settings = ctx.hsm_settings();
             let module = ctx.module(&settings)?;
             let tokens = list_tokens(&module)?;
-            let mut human = format!("module {} ({})\n", module.path().display(), module.describe());
+            let mut human = format!(
+                "module {} ({})\n",
+                module.path().display(),
+                module.describe()
+            );
             if tokens.is_empty() {
                 human.push_str("no token present\n");
             }
@@ -34,7 +38,11 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
                     t.manufacturer,
                     t.model,
                     t.slot_id,
-                    if t.pin_flags.is_empty() { String::new() } else { format!(", {}", t.pin_flags.join(", ")) },
+                    if t.pin_flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", t.pin_flags.join(", "))
+                    },
                     t.mechanisms.join(" "),
                 ));
             }

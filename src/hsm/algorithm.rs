@@ -7,17 +7,21 @@ use serde::{Deserialize, Serialize};
 
 /// An asymmetric key algorithm usable as a Dfns Key credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     /// ECDSA over NIST P-256 (secp256r1), the default and Dfns's recommendation.
+    #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
     /// ECDSA over secp256k1.
+    #[serde(rename = "ecdsa-secp256k1")]
     EcdsaSecp256k1,
     /// Ed25519 (pure EdDSA).
+    #[serde(rename = "ed25519")]
     Ed25519,
     /// RSA 2048-bit, PKCS#1 v1.5 with SHA-256.
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
     /// RSA 3072-bit, PKCS#1 v1.5 with SHA-256.
+    #[serde(rename = "rsa-3072")]
     Rsa3072,
 }
 

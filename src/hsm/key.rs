@@ -166,7 +166,9 @@ impl Key {
             Error::UnsupportedKey(format!(
                 "key {:?}: {}",
                 info.label,
-                info.problem.clone().unwrap_or_else(|| "unknown key type".into())
+                info.problem
+                    .clone()
+                    .unwrap_or_else(|| "unknown key type".into())
             ))
         })?;
         if info.spki_der.is_empty() {
@@ -228,9 +230,8 @@ impl Key {
         };
         let raw = self.token.with_session(|s, retry| {
             let handle = self.handle(s, retry)?;
-            s.sign(&mechanism, handle, input).map_err(|e| {
-                Error::pkcs11(format!("C_Sign with key {:?}", self.info.label), e)
-            })
+            s.sign(&mechanism, handle, input)
+                .map_err(|e| Error::pkcs11(format!("C_Sign with key {:?}", self.info.label), e))
         })?;
         match self.algorithm {
             Algorithm::EcdsaP256 | Algorithm::EcdsaSecp256k1 => raw_to_der(self.algorithm, &raw),
@@ -333,8 +334,12 @@ pub(super) fn describe_key(s: &Session, private: ObjectHandle) -> Result<KeyInfo
         Some(k) if k == KeyType::EC || k == KeyType::EC_EDWARDS || k == KeyType::RSA => {
             read_public(s, private, &id, k)
         }
-        Some(k) => Err(Error::UnsupportedKey(format!("key type {k} is not supported"))),
-        None => Err(Error::UnsupportedKey("the token did not report CKA_KEY_TYPE".into())),
+        Some(k) => Err(Error::UnsupportedKey(format!(
+            "key type {k} is not supported"
+        ))),
+        None => Err(Error::UnsupportedKey(
+            "the token did not report CKA_KEY_TYPE".into(),
+        )),
     };
     let (algorithm, spki_der, problem) = match public {
         Ok((alg, der)) => (Some(alg), der, None),

@@ -41,7 +41,7 @@ pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Re
         }
         refuse_existing(token, s, label)?;
         let id = fresh_id(s)?;
-        let (mechanism, mut public, mut private) = templates(algorithm, public_private);
+        let (mechanism, mut public, mut private) = templates(algorithm, public_private)?;
         for t in [&mut public, &mut private] {
             t.push(Attribute::Id(id.clone()));
             t.push(Attribute::Label(label.as_bytes().to_vec()));
@@ -56,7 +56,12 @@ pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Re
         }
     })?;
     let (id, info) = id;
-    Key::from_parts(token, KeySelector::LabelAndId(label.to_owned(), id), handle, info)
+    Key::from_parts(
+        token,
+        KeySelector::LabelAndId(label.to_owned(), id),
+        handle,
+        info,
+    )
 }
 
 fn refuse_existing(token: &Token, s: &Session, label: &str) -> Result<()> {
@@ -89,7 +94,7 @@ fn fresh_id(s: &Session) -> Result<Vec<u8>> {
 fn templates(
     algorithm: Algorithm,
     public_private: bool,
-) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
+) -> Result<(Mechanism<'static>, Vec<Attribute>, Vec<Attribute>)> {
     let mut public = vec![
         Attribute::Class(ObjectClass::PUBLIC_KEY),
         Attribute::Token(true),
@@ -110,12 +115,12 @@ fn templates(
     ];
     let mechanism = match algorithm {
         Algorithm::EcdsaP256 | Algorithm::EcdsaSecp256k1 => {
-            public.push(Attribute::EcParams(ec_params_for(algorithm)));
+            public.push(Attribute::EcParams(ec_params_for(algorithm)?));
             private.push(Attribute::Derive(false));
             Mechanism::EccKeyPairGen
         }
         Algorithm::Ed25519 => {
-            public.push(Attribute::EcParams(ec_params_for(algorithm)));
+            public.push(Attribute::EcParams(ec_params_for(algorithm)?));
             private.push(Attribute::Derive(false));
             Mechanism::EccEdwardsKeyPairGen
         }
@@ -126,14 +131,18 @@ fn templates(
             Mechanism::RsaPkcsKeyPairGen
         }
     };
-    (mechanism, public, private)
+    Ok((mechanism, public, private))
 }
 
 /// Destroy a pair whose public key we cannot read; say loudly if even that fails.
 fn undo(s: &Session, handles: [ObjectHandle; 2], label: &str, why: String) -> Error {
     let failed: Vec<String> = handles
         .into_iter()
-        .filter_map(|h| s.destroy_object(h).err().map(|e| super::error::describe(&e)))
+        .filter_map(|h| {
+            s.destroy_object(h)
+                .err()
+                .map(|e| super::error::describe(&e))
+        })
         .collect();
     if failed.is_empty() {
         Error::UnsupportedKey(format!(

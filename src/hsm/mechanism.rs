@@ -17,11 +17,17 @@ pub fn mechanisms_for(algorithm: Algorithm) -> [(MechanismType, &'static str); 2
             (MechanismType::ECDSA, "CKM_ECDSA"),
         ],
         Algorithm::Ed25519 => [
-            (MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, "CKM_EC_EDWARDS_KEY_PAIR_GEN"),
+            (
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+            ),
             (MechanismType::EDDSA, "CKM_EDDSA"),
         ],
         Algorithm::Rsa2048 | Algorithm::Rsa3072 => [
-            (MechanismType::RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"),
+            (
+                MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+                "CKM_RSA_PKCS_KEY_PAIR_GEN",
+            ),
             (MechanismType::SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
         ],
     }

@@ -14,7 +14,7 @@ mod pin;
 mod public_key;
 mod session;
 mod slot;
-pub mod uri;
+mod uri;
 
 pub use algorithm::Algorithm;
 pub use ec_signature::raw_to_der;
@@ -26,5 +26,5 @@ pub use module::Module;
 pub use pin::{check_private_file, PinSource, DEFAULT_PIN_ENV};
 pub use public_key::{ec_params_for, spki_from_ec, spki_from_rsa, spki_pem};
 pub use session::{Token, TokenOptions};
-pub use slot::{find_slot, list_tokens, pin_flags, TokenSelector, TokenSummary};
-pub use uri::Pkcs11Uri;
+pub use slot::{find_slot, list_tokens, pin_flags, TokenSummary};
+pub use uri::{ObjectType, Pkcs11Uri, TokenSelector};

@@ -37,9 +37,9 @@ impl Module {
     /// Load `path` and initialize it with OS locking, or return the context this process
     /// already has for it. `init_args` is passed as `pReserved` (YubiHSM connector, NSS).
     pub fn load(path: &Path, init_args: Option<&str>) -> Result<Arc<Module>> {
-        let mut reg = registry()
-            .lock()
-            .map_err(|_| Error::Config("PKCS#11 module registry poisoned by an earlier panic".into()))?;
+        let mut reg = registry().lock().map_err(|_| {
+            Error::Config("PKCS#11 module registry poisoned by an earlier panic".into())
+        })?;
         if let Some(m) = reg.get(path) {
             return Ok(Arc::clone(m));
         }

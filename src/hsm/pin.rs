@@ -49,12 +49,16 @@ impl FromStr for PinSource {
     fn from_str(s: &str) -> Result<Self> {
         if let Some(v) = s.strip_prefix("env:") {
             if v.is_empty() {
-                return Err(Error::PinSource("`env:` needs a variable name, e.g. env:DFNS_HSM_PIN".into()));
+                return Err(Error::PinSource(
+                    "`env:` needs a variable name, e.g. env:DFNS_HSM_PIN".into(),
+                ));
             }
             Ok(PinSource::Env(v.to_owned()))
         } else if let Some(p) = s.strip_prefix("file:") {
             if p.is_empty() {
-                return Err(Error::PinSource("`file:` needs a path, e.g. file:/etc/dfns-hsm/pin".into()));
+                return Err(Error::PinSource(
+                    "`file:` needs a path, e.g. file:/etc/dfns-hsm/pin".into(),
+                ));
             }
             Ok(PinSource::File(PathBuf::from(p)))
         } else if s == "prompt" {
@@ -127,7 +131,10 @@ mod tests {
 
     #[test]
     fn parses_sources() {
-        assert_eq!("env:X".parse::<PinSource>().ok(), Some(PinSource::Env("X".into())));
+        assert_eq!(
+            "env:X".parse::<PinSource>().ok(),
+            Some(PinSource::Env("X".into()))
+        );
         assert_eq!("prompt".parse::<PinSource>().ok(), Some(PinSource::Prompt));
         assert!("1234".parse::<PinSource>().is_err());
         assert!("env:".parse::<PinSource>().is_err());
@@ -135,7 +142,10 @@ mod tests {
 
     #[test]
     fn a_bare_value_is_not_echoed() {
-        let e = "supersecretpin123".parse::<PinSource>().unwrap_err().to_string();
+        let e = "supersecretpin123"
+            .parse::<PinSource>()
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("supersecretpin123"), "{e}");
     }
 
@@ -155,6 +165,9 @@ mod tests {
 
     #[test]
     fn debug_names_the_source_only() {
-        assert_eq!(format!("{:?}", PinSource::Env("P".into())), "PinSource(env:P)");
+        assert_eq!(
+            format!("{:?}", PinSource::Env("P".into())),
+            "PinSource(env:P)"
+        );
     }
 }

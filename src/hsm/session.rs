@@ -17,7 +17,8 @@ use cryptoki::types::AuthPin;
 use super::error::{Error, Fault, Result};
 use super::module::Module;
 use super::pin::PinSource;
-use super::slot::{find_slot, TokenSelector};
+use super::slot::find_slot;
+use super::uri::TokenSelector;
 
 /// How long a caller waits for a free worker session before giving up.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -183,7 +184,12 @@ impl Token {
         let mut login = lock(&self.login)?;
         if let Some(s) = login.as_ref() {
             match s.get_session_info() {
-                Ok(i) if matches!(i.session_state(), SessionState::RwUser | SessionState::RoUser) => {
+                Ok(i)
+                    if matches!(
+                        i.session_state(),
+                        SessionState::RwUser | SessionState::RoUser
+                    ) =>
+                {
                     return Ok(());
                 }
                 Ok(_) if self.pin.is_none() => return Ok(()),
@@ -193,11 +199,10 @@ impl Token {
             lock(&self.pool)?.drain_idle();
         }
         *login = None;
-        let session = self
-            .module
-            .ctx()
-            .open_rw_session(self.slot)
-            .map_err(|e| Error::pkcs11(format!("C_OpenSession on token {:?}", self.label), e))?;
+        let session =
+            self.module.ctx().open_rw_session(self.slot).map_err(|e| {
+                Error::pkcs11(format!("C_OpenSession on token {:?}", self.label), e)
+            })?;
         self.login_on(&session)?;
         *login = Some(session);
         Ok(())
@@ -214,7 +219,10 @@ impl Token {
             });
         }
         if let Ok(i) = session.get_session_info() {
-            if matches!(i.session_state(), SessionState::RwUser | SessionState::RoUser) {
+            if matches!(
+                i.session_state(),
+                SessionState::RwUser | SessionState::RoUser
+            ) {
                 return Ok(());
             }
         }
@@ -231,7 +239,10 @@ impl Token {
                 token: self.label.clone(),
                 state: "the user PIN is locked",
             }),
-            Err(e) => Err(Error::pkcs11(format!("C_Login on token {:?}", self.label), e)),
+            Err(e) => Err(Error::pkcs11(
+                format!("C_Login on token {:?}", self.label),
+                e,
+            )),
         }
     }
 
@@ -248,7 +259,10 @@ impl Token {
                     Ok(s) => Ok(Lease::new(self, s)),
                     Err(e) => {
                         self.release_slot();
-                        Err(Error::pkcs11(format!("C_OpenSession on token {:?}", self.label), e))
+                        Err(Error::pkcs11(
+                            format!("C_OpenSession on token {:?}", self.label),
+                            e,
+                        ))
                     }
                 };
             }

@@ -1,38 +1,18 @@
 //! Finding a token: by label or serial, never by slot index (SoftHSM renumbers slots when a
 //! token is initialized; Luna HA slot ids are huge and unstable).
 
-use std::fmt;
-
 use cryptoki::slot::{Slot, TokenInfo};
 use serde::Serialize;
 
 use super::error::{Error, Result};
 use super::module::Module;
+use super::uri::TokenSelector;
 
-/// How to pick exactly one token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSelector {
-    /// `CKA_LABEL` of the token (trailing padding ignored).
-    Label(String),
-    /// Token serial number.
-    Serial(String),
-}
-
-impl fmt::Display for TokenSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenSelector::Label(l) => write!(f, "label {l:?}"),
-            TokenSelector::Serial(s) => write!(f, "serial {s:?}"),
-        }
-    }
-}
-
-impl TokenSelector {
-    fn matches(&self, info: &TokenInfo) -> bool {
-        match self {
-            TokenSelector::Label(l) => info.label().trim_end() == l.trim_end(),
-            TokenSelector::Serial(s) => info.serial_number().trim() == s.trim(),
-        }
+/// Labels and serials are blank-padded to 32/16 bytes in `CK_TOKEN_INFO`.
+fn matches(selector: &TokenSelector, info: &TokenInfo) -> bool {
+    match selector {
+        TokenSelector::Label(l) => info.label().trim_end() == l.trim_end(),
+        TokenSelector::Serial(s) => info.serial_number().trim() == s.trim(),
     }
 }
 
@@ -75,7 +55,7 @@ pub fn find_slot(module: &Module, selector: &TokenSelector) -> Result<(Slot, Tok
             info.label().trim_end(),
             info.serial_number().trim()
         ));
-        if selector.matches(&info) {
+        if matches(selector, &info) {
             found.push((slot, info));
         }
     }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{assertion, check_allowed, client_data_bytes, FirstFactor, PublicKey, Signer, SignerError, UserActionChallenge};
+use super::{
+    assertion, check_allowed, client_data_bytes, FirstFactor, PublicKey, Signer, SignerError,
+    UserActionChallenge,
+};
 use crate::hsm::{Algorithm, Key};
 
 /// A Dfns credential signer whose private key never leaves the HSM.

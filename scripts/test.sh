@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then builds and runs every test against a
+# real SoftHSM2 token and the local Dfns emulator. Works from a clean clone on Debian/Ubuntu.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/packages.sh
+. scripts/lib/packages.sh
+
+ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc openssl:openssl
+command -v cargo >/dev/null 2>&1 || {
+    echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
+    exit 1
+}
+
+echo "== format and lint" >&2
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build" >&2
+# The integration tests start the emulator binary, so build the whole workspace first.
+cargo build --workspace --all-targets --locked
+
+echo "== unit and integration tests" >&2
+cargo test --workspace --locked
+
+if [[ -x scripts/sdk-check.sh ]]; then
+    echo "== Dfns's official SDK against the emulator" >&2
+    scripts/sdk-check.sh
+fi

@@ -325,6 +325,43 @@ mod tests {
         );
     }
 
+    /// Attributes of keys made by `pkcs11-tool --keypairgen` on SoftHSM 2.6.1, with the public
+    /// key OpenSC exported for each (`--read-object --type pubkey`).
+    #[test]
+    fn softhsm_observed_vectors() {
+        let cases = [
+            (
+                "06082a8648ce3d030107",
+                "0441044607afb55fb85b07f70a2069fce28ecb8ccdf0190e1f92bb34d877e6c28cce3a91833c03fcfc8afcf71f8d67dbc68b9dd6fb18a08d87ed8a58d7840b3f945c92",
+                Algorithm::EcdsaP256,
+                "3059301306072a8648ce3d020106082a8648ce3d030107034200044607afb55fb85b07f70a2069fce28ecb8ccdf0190e1f92bb34d877e6c28cce3a91833c03fcfc8afcf71f8d67dbc68b9dd6fb18a08d87ed8a58d7840b3f945c92",
+            ),
+            (
+                "06052b8104000a",
+                "044104ae65f8991fa50ba26f1f5076898228b7caecb5df9a2617f601958a8003f04ea36fa28d5405051d3cae993ccabdbb240acef2e480ac67b0518da24f71eb606fd8",
+                Algorithm::EcdsaSecp256k1,
+                "3056301006072a8648ce3d020106052b8104000a03420004ae65f8991fa50ba26f1f5076898228b7caecb5df9a2617f601958a8003f04ea36fa28d5405051d3cae993ccabdbb240acef2e480ac67b0518da24f71eb606fd8",
+            ),
+            (
+                EDWARDS25519_PARAMS,
+                "04209e442b9e9c4e707dd388465b473a6dca01774ad0d8cf5622c2ee905a72995c68",
+                Algorithm::Ed25519,
+                "302a300506032b65700321009e442b9e9c4e707dd388465b473a6dca01774ad0d8cf5622c2ee905a72995c68",
+            ),
+        ];
+        for (params, point, algorithm, spki) in cases {
+            let got = spki_from_ec(&hex::decode(params).unwrap(), &hex::decode(point).unwrap());
+            assert_eq!(got.unwrap(), (algorithm, hex::decode(spki).unwrap()));
+        }
+        // OpenSC's PEM for the Ed25519 key, byte for byte.
+        assert_eq!(
+            spki_pem(&hex::decode(cases[2].3).unwrap()),
+            "-----BEGIN PUBLIC KEY-----\n\
+             MCowBQYDK2VwAyEAnkQrnpxOcH3TiEZbRzptygF3StDYz1Yiwu6QWnKZXGg=\n\
+             -----END PUBLIC KEY-----\n"
+        );
+    }
+
     #[test]
     fn bad_inputs_are_clear_errors() {
         let p256 = hex::decode("06082a8648ce3d030107").unwrap();

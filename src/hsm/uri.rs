@@ -141,9 +141,9 @@ impl Pkcs11Uri {
     pub fn parse(input: &str) -> Result<Self> {
         let input = input.trim();
         let rest = input
-            .get(..SCHEME.len())
-            .filter(|scheme| scheme.eq_ignore_ascii_case(SCHEME))
-            .map(|_| &input[SCHEME.len()..])
+            .split_at_checked(SCHEME.len())
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(SCHEME))
+            .map(|(_, rest)| rest)
             .ok_or_else(|| Error::Uri("it must start with \"pkcs11:\"".into()))?;
         let (path, query) = match rest.split_once('?') {
             Some((path, query)) => (path, Some(query)),

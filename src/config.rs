@@ -40,6 +40,8 @@ pub struct HsmSection {
     pub max_sessions: Option<usize>,
     /// `CKA_PRIVATE` of generated public keys (default true; nShield needs false).
     pub public_key_private: Option<bool>,
+    /// Seconds an operation waits for a vanished token before giving up (default 60).
+    pub recovery_budget_secs: Option<u64>,
 }
 
 /// `[dfns]`: the Dfns identity.
@@ -84,6 +86,8 @@ pub struct HsmSettings {
     pub max_sessions: Option<usize>,
     /// `CKA_PRIVATE` of generated public keys.
     pub public_key_private: Option<bool>,
+    /// Seconds to wait for a vanished token.
+    pub recovery_budget_secs: Option<u64>,
 }
 
 impl HsmSettings {
@@ -104,6 +108,7 @@ impl HsmSettings {
         fill(&mut self.init_args, &file.init_args);
         fill(&mut self.max_sessions, &file.max_sessions);
         fill(&mut self.public_key_private, &file.public_key_private);
+        fill(&mut self.recovery_budget_secs, &file.recovery_budget_secs);
         self
     }
 
@@ -170,6 +175,10 @@ impl HsmSettings {
         TokenOptions {
             max_sessions: self.max_sessions.unwrap_or(d.max_sessions),
             public_key_private: self.public_key_private.unwrap_or(d.public_key_private),
+            recovery_budget: self
+                .recovery_budget_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(d.recovery_budget),
         }
     }
 }
@@ -227,6 +236,30 @@ mod tests {
         assert_eq!(s.module.as_deref(), Some(Path::new("/b.so")));
         assert_eq!(s.selector().unwrap(), TokenSelector::Label("t".into()));
         assert_eq!(s.token_options().max_sessions, 4);
+    }
+
+    #[test]
+    fn every_shipped_profile_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("hsm-config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) == Some("toml") {
+                let file = ConfigFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    file.hsm.module.is_some(),
+                    "{} names no module",
+                    path.display()
+                );
+                assert!(
+                    file.hsm.pin_source.is_some(),
+                    "{} has no pin_source",
+                    path.display()
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 6, "expected a profile per vendor, found {seen}");
     }
 
     #[test]

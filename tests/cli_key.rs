@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::softhsm::{run, token, unique_label, LABEL};
+use common::softhsm::{run, serial, token, unique_label, LABEL};
 use common::verify::{b64url_decode, openssl_verify};
 use dfns_hsm::hsm::Algorithm;
 use serde_json::Value;
@@ -14,6 +14,7 @@ fn json(out: &str) -> Value {
 
 #[test]
 fn generate_list_export_and_sign_for_every_algorithm() {
+    let _serial = serial();
     let t = token();
     for alg in Algorithm::ALL {
         let label = unique_label(&format!("cli-{}", alg.name()));
@@ -81,6 +82,7 @@ fn generate_list_export_and_sign_for_every_algorithm() {
 
 #[test]
 fn sign_challenge_reads_a_challenge_document_and_checks_allow_credentials() {
+    let _serial = serial();
     let t = token();
     let label = unique_label("cli-json");
     let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
@@ -123,6 +125,7 @@ fn sign_challenge_reads_a_challenge_document_and_checks_allow_credentials() {
 
 #[test]
 fn token_list_shows_label_serial_and_mechanisms() {
+    let _serial = serial();
     let t = token();
     let (ok, out, err) = run(t.cli().args(["--output", "json", "token", "list"]));
     assert!(ok, "{err}");
@@ -146,6 +149,7 @@ fn token_list_shows_label_serial_and_mechanisms() {
 
 #[test]
 fn doctor_passes_on_a_good_setup_and_examines_a_key() {
+    let _serial = serial();
     let t = token();
     let label = unique_label("doctor");
     let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
@@ -169,6 +173,7 @@ fn doctor_passes_on_a_good_setup_and_examines_a_key() {
 
 #[test]
 fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
+    let _serial = serial();
     let t = token();
     let spy = [
         "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
@@ -211,6 +216,7 @@ fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
 
 #[test]
 fn user_errors_are_clear_and_exit_non_zero() {
+    let _serial = serial();
     let t = token();
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
@@ -274,6 +280,7 @@ fn user_errors_are_clear_and_exit_non_zero() {
 
 #[test]
 fn an_existing_label_is_refused_by_the_cli() {
+    let _serial = serial();
     let t = token();
     let label = unique_label("cli-dup");
     let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));

@@ -195,9 +195,12 @@ pub fn classify(rv: RvError) -> Fault {
         | RvError::ObjectHandleInvalid
         | RvError::KeyHandleInvalid
         | RvError::SessionCount => Fault::Session,
-        RvError::TokenNotPresent | RvError::DeviceRemoved | RvError::TokenNotRecognized => {
-            Fault::Token
-        }
+        // CRYPTOKI_NOT_INITIALIZED: another thread is re-initializing the module right now.
+        RvError::TokenNotPresent
+        | RvError::DeviceRemoved
+        | RvError::TokenNotRecognized
+        | RvError::SlotIdInvalid
+        | RvError::CryptokiNotInitialized => Fault::Token,
         _ => Fault::Permanent,
     }
 }

@@ -255,7 +255,7 @@ impl Key {
     }
 }
 
-fn find_one(token: &Token, s: &Session, selector: &KeySelector) -> Result<ObjectHandle> {
+pub(super) fn find_one(token: &Token, s: &Session, selector: &KeySelector) -> Result<ObjectHandle> {
     let found = s
         .find_objects(&selector.template(ObjectClass::PRIVATE_KEY))
         .map_err(|e| Error::pkcs11("C_FindObjects", e))?;

@@ -11,8 +11,8 @@ use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
 use super::algorithm::Algorithm;
-use super::error::{Error, Result};
-use super::key::{describe_key, Key, KeySelector};
+use super::error::{Error, Fault, Result};
+use super::key::{describe_key, find_one, Key, KeySelector};
 use super::public_key::ec_params_for;
 use super::session::Token;
 
@@ -25,19 +25,14 @@ pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Re
         return Err(Error::Config("a key label must not be empty".into()));
     }
     let public_private = token.options().public_key_private;
-    // Not retried on a session fault: a half-done generation must not run twice.
-    let (handle, id) = token.with_session(|s, retry| {
-        if retry {
-            // The first attempt may have created the pair before the session died.
-            if !s
-                .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
-                .map_err(|e| Error::pkcs11("C_FindObjects", e))?
-                .is_empty()
-            {
-                return Err(Error::Config(format!(
-                    "the session died while generating {label:?} and an object with that label now exists; check it with `dfns-hsm key list` before retrying"
-                )));
-            }
+    // Set once the pair exists, so a retry after a session fault describes it instead of
+    // generating a second one.
+    let mut generated: Option<Vec<u8>> = None;
+    let (handle, id, info) = token.with_session(|s, _retry| {
+        if let Some(id) = &generated {
+            let selector = KeySelector::LabelAndId(label.to_owned(), id.clone());
+            let handle = find_one(token, s, &selector)?;
+            return Ok((handle, id.clone(), describe_key(s, handle)?));
         }
         refuse_existing(token, s, label)?;
         let id = fresh_id(s)?;
@@ -48,14 +43,29 @@ pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Re
         }
         let (pub_handle, priv_handle) = s
             .generate_key_pair(&mechanism, &public, &private)
-            .map_err(|e| Error::pkcs11(format!("C_GenerateKeyPair ({algorithm}) on token {:?}", token.label()), e))?;
+            .map_err(|e| {
+                Error::pkcs11(
+                    format!(
+                        "C_GenerateKeyPair ({algorithm}) on token {:?}",
+                        token.label()
+                    ),
+                    e,
+                )
+            })?;
+        generated = Some(id.clone());
         match describe_key(s, priv_handle) {
-            Ok(info) if info.algorithm.is_some() => Ok((priv_handle, (id, info))),
-            Ok(info) => Err(undo(s, [priv_handle, pub_handle], label, info.problem.unwrap_or_default())),
+            Ok(info) if info.algorithm.is_some() => Ok((priv_handle, id, info)),
+            Ok(info) => Err(undo(
+                s,
+                [priv_handle, pub_handle],
+                label,
+                info.problem.unwrap_or_default(),
+            )),
+            // The session died: the retry finds the pair by label and id.
+            Err(e) if e.fault() != Fault::Permanent => Err(e),
             Err(e) => Err(undo(s, [priv_handle, pub_handle], label, e.to_string())),
         }
     })?;
-    let (id, info) = id;
     Key::from_parts(
         token,
         KeySelector::LabelAndId(label.to_owned(), id),

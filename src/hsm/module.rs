@@ -20,6 +20,8 @@ pub struct Module {
     path: PathBuf,
     // The pReserved string must outlive C_Initialize; some modules keep the pointer.
     _init_args: Option<CString>,
+    // Bumped by each re-initialization, so concurrent recoveries re-initialize once.
+    generation: Mutex<u64>,
 }
 
 impl std::fmt::Debug for Module {
@@ -67,8 +69,20 @@ impl Module {
             .map(CString::new)
             .transpose()
             .map_err(|_| Error::Config("init_args must not contain a NUL byte".into()))?;
+        let module = Module {
+            ctx,
+            path: path.to_path_buf(),
+            _init_args: init_args,
+            generation: Mutex::new(0),
+        };
+        module.initialize()?;
+        Ok(module)
+    }
+
+    /// `C_Initialize` with OS locking and our init args; "already initialized" is adopted.
+    fn initialize(&self) -> Result<()> {
         let flags = CInitializeFlags::OS_LOCKING_OK;
-        let args = match &init_args {
+        let args = match &self._init_args {
             // SAFETY: the pointer is to a NUL-terminated string owned by `Module`, which
             // outlives the context; modules read it as a C string (PKCS#11 pReserved).
             Some(s) => unsafe {
@@ -80,6 +94,8 @@ impl Module {
             },
             None => CInitializeArgs::new(flags),
         };
+        let path = &self.path;
+        let ctx = &self.ctx;
         match ctx.initialize(args) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(source) => {
@@ -99,11 +115,32 @@ impl Module {
                 });
             }
         }
-        Ok(Module {
-            ctx,
-            path: path.to_path_buf(),
-            _init_args: init_args,
-        })
+        Ok(())
+    }
+
+    /// How many times the module has been re-initialized (see [`Module::reinitialize`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// `C_Finalize` then `C_Initialize`, to flush a module's caches after its token vanished
+    /// (krill and rust-cryptoki#75 do the same). Every session of every token on this module
+    /// dies; their owners see session faults and reopen. `seen` is the generation the caller
+    /// observed failing: when another thread already re-initialized since, nothing is done.
+    pub fn reinitialize(&self, seen: u64) -> Result<()> {
+        let mut generation = self
+            .generation
+            .lock()
+            .map_err(|_| Error::Config("module lock poisoned".into()))?;
+        if *generation != seen {
+            return Ok(());
+        }
+        tracing::warn!(module = %self.path.display(), "re-initializing the PKCS#11 module");
+        // A finalize error (e.g. not initialized any more) must not stop the initialize.
+        let _ = self.ctx.clone().finalize();
+        self.initialize()?;
+        *generation += 1;
+        Ok(())
     }
 
     /// The cryptoki context.

@@ -30,6 +30,9 @@ pub struct TokenOptions {
     pub max_sessions: usize,
     /// `CKA_PRIVATE` of generated public keys (nShield wants `false`).
     pub public_key_private: bool,
+    /// How long an operation keeps waiting for a token that went away before the token is
+    /// reported unusable.
+    pub recovery_budget: Duration,
 }
 
 impl Default for TokenOptions {
@@ -37,9 +40,16 @@ impl Default for TokenOptions {
         Self {
             max_sessions: 8,
             public_key_private: true,
+            recovery_budget: Duration::from_secs(60),
         }
     }
 }
+
+/// Backoff while the token is away: 0.5 s growing by half each time, at most 30 s.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Consecutive token faults after which the module is re-initialized to flush its caches.
+const REINIT_AFTER: u32 = 3;
 
 struct Pool {
     idle: Vec<Session>,
@@ -49,7 +59,9 @@ struct Pool {
 /// A logged-in token with its session pool. `Send + Sync`; share it in an `Arc`.
 pub struct Token {
     module: Arc<Module>,
-    slot: Slot,
+    selector: TokenSelector,
+    // Re-discovered by label/serial when the token comes back (its slot id may change).
+    slot: Mutex<Slot>,
     label: String,
     serial: String,
     pin: Option<AuthPin>,
@@ -98,7 +110,8 @@ impl Token {
         let token = Token {
             serial: info.serial_number().trim().to_owned(),
             module,
-            slot,
+            selector: selector.clone(),
+            slot: Mutex::new(slot),
             label,
             pin,
             pin_rejected: AtomicBool::new(false),
@@ -130,9 +143,13 @@ impl Token {
         &self.module
     }
 
-    /// The slot (valid for this process only).
+    /// The slot (valid for this process only; may change when the token is re-plugged).
     pub fn slot(&self) -> Slot {
-        self.slot
+        // A poisoned lock still holds a valid slot id.
+        match self.slot.lock() {
+            Ok(s) => *s,
+            Err(p) => *p.into_inner(),
+        }
     }
 
     /// Options in force.
@@ -149,34 +166,100 @@ impl Token {
     pub fn info(&self) -> Result<TokenInfo> {
         self.module
             .ctx()
-            .get_token_info(self.slot)
+            .get_token_info(self.slot())
             .map_err(|e| Error::pkcs11("C_GetTokenInfo", e))
     }
 
     /// Run `op` on a worker session. `op` gets `true` as its second argument when it runs
-    /// again after a session fault, and must then look its object handles up again.
+    /// again after a fault, and must then look its object handles up again.
+    ///
+    /// Recovery (hsm-anchors §3): a session fault (handle invalid, closed, login lost, device
+    /// error) gets one retry on a fresh session after the login is restored. A token fault
+    /// (not present, removed) is waited out with backoff, re-finding the token by label or
+    /// serial and re-initializing the module after repeated failures, until the recovery
+    /// budget is spent. Wrong or locked PINs and everything else are returned at once.
     pub fn with_session<T>(&self, mut op: impl FnMut(&Session, bool) -> Result<T>) -> Result<T> {
-        let mut retry = false;
+        let mut refresh = false;
+        let mut session_retried = false;
+        let mut outage: Option<Outage> = None;
         loop {
-            let mut lease = self.checkout()?;
-            let outcome = match lease.session.as_ref() {
-                Some(session) => op(session, retry),
-                None => return Err(Error::Config("worker session lost before use".into())),
-            };
-            match outcome {
+            let err = match self.attempt(&mut op, refresh) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.fault() == Fault::Session => {
-                    lease.discard();
-                    if retry {
-                        return Err(e);
+                Err(e) => e,
+            };
+            refresh = true;
+            let err = match err.fault() {
+                Fault::Permanent => return Err(err),
+                Fault::Session if session_retried => return Err(err),
+                Fault::Session => {
+                    session_retried = true;
+                    tracing::warn!(token = %self.label, error = %err, "session fault; reopening and retrying once");
+                    match self.restore_login() {
+                        Ok(()) => continue,
+                        Err(e) if e.fault() == Fault::Token => e,
+                        Err(e) => return Err(e),
                     }
-                    tracing::warn!(token = %self.label, error = %e, "session fault; reopening and retrying once");
-                    self.restore_login()?;
-                    retry = true;
+                }
+                Fault::Token => err,
+            };
+            let o = outage.get_or_insert_with(Outage::new);
+            if o.started.elapsed() >= self.options.recovery_budget {
+                return Err(Error::Unusable {
+                    token: self.label.clone(),
+                    attempts: o.failures + 1,
+                    last: Box::new(err),
+                });
+            }
+            tracing::warn!(token = %self.label, error = %err, retry_in = ?o.delay, "token unavailable; waiting for it");
+            std::thread::sleep(
+                o.delay.min(
+                    self.options
+                        .recovery_budget
+                        .saturating_sub(o.started.elapsed()),
+                ),
+            );
+            o.failures += 1;
+            o.delay = (o.delay.mul_f32(1.5)).min(BACKOFF_CAP);
+            if o.failures % REINIT_AFTER == 0 {
+                let seen = self.module.generation();
+                if let Err(e) = self.module.reinitialize(seen) {
+                    tracing::warn!(error = %e, "module re-initialization failed");
+                }
+            }
+            match self.rediscover() {
+                Ok(()) => session_retried = false,
+                Err(e) if e.fault() == Fault::Token || matches!(e, Error::TokenNotFound { .. }) => {
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    fn attempt<T>(
+        &self,
+        op: &mut impl FnMut(&Session, bool) -> Result<T>,
+        refresh: bool,
+    ) -> Result<T> {
+        let mut lease = self.checkout()?;
+        let outcome = match lease.session.as_ref() {
+            Some(session) => op(session, refresh),
+            None => Err(Error::Config("worker session lost before use".into())),
+        };
+        if let Err(e) = &outcome {
+            if e.fault() != Fault::Permanent {
+                lease.discard();
+            }
+        }
+        outcome
+    }
+
+    /// Find the token again by label/serial (its slot may have changed) and log in afresh.
+    fn rediscover(&self) -> Result<()> {
+        let (slot, _) = find_slot(&self.module, &self.selector)?;
+        *lock(&self.slot)? = slot;
+        lock(&self.pool)?.drain_idle();
+        *lock(&self.login)? = None;
+        self.restore_login()
     }
 
     /// Make sure a logged-in session exists; reopen and log in again when it was lost.
@@ -199,10 +282,11 @@ impl Token {
             lock(&self.pool)?.drain_idle();
         }
         *login = None;
-        let session =
-            self.module.ctx().open_rw_session(self.slot).map_err(|e| {
-                Error::pkcs11(format!("C_OpenSession on token {:?}", self.label), e)
-            })?;
+        let session = self
+            .module
+            .ctx()
+            .open_rw_session(self.slot())
+            .map_err(|e| Error::pkcs11(format!("C_OpenSession on token {:?}", self.label), e))?;
         self.login_on(&session)?;
         *login = Some(session);
         Ok(())
@@ -255,7 +339,7 @@ impl Token {
             if pool.open < self.max_sessions {
                 pool.open += 1;
                 drop(pool);
-                return match self.module.ctx().open_rw_session(self.slot) {
+                return match self.module.ctx().open_rw_session(self.slot()) {
                     Ok(s) => Ok(Lease::new(self, s)),
                     Err(e) => {
                         self.release_slot();
@@ -327,6 +411,23 @@ impl Drop for Lease<'_> {
                 Err(_) => return,
             }
             self.token.freed.notify_one();
+        }
+    }
+}
+
+/// Progress through one outage of the token.
+struct Outage {
+    started: std::time::Instant,
+    delay: Duration,
+    failures: u32,
+}
+
+impl Outage {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            delay: BACKOFF_START,
+            failures: 0,
         }
     }
 }

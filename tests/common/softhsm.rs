@@ -148,6 +148,14 @@ impl TestToken {
     }
 }
 
+/// Serializes tests that start CLI processes on the shared token. SoftHSM2's file store is
+/// not safe against one process enumerating the token while another rewrites it (seen: an
+/// empty token label during a concurrent key generation), so one child at a time.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A label no other test uses.
 pub fn unique_label(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

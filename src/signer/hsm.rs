@@ -56,11 +56,6 @@ impl HsmSigner {
         })
     }
 
-    /// The key's `pkcs11:` URI.
-    pub fn key_uri(&self) -> &str {
-        &self.inner.key_uri
-    }
-
     /// The underlying token key.
     pub fn key(&self) -> &Arc<Key> {
         &self.inner.key
@@ -94,6 +89,10 @@ impl Signer for HsmSigner {
 
     fn algorithm(&self) -> Algorithm {
         self.inner.key.algorithm()
+    }
+
+    fn key_uri(&self) -> &str {
+        &self.inner.key_uri
     }
 
     fn public_key_pem(&self) -> &str {

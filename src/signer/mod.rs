@@ -5,6 +5,7 @@
 //! (a PKCS#8 PEM file, for bootstrap admins and comparisons).
 
 mod assertion;
+mod audit;
 mod challenge;
 mod client_data;
 mod hsm;
@@ -12,6 +13,7 @@ mod software;
 mod verify;
 
 pub use assertion::{FirstFactor, KeyAssertion};
+pub use audit::{AuditLog, AuditRecord};
 pub use challenge::{
     AllowCredentials, AllowedCredential, SupportedCredentialKind, UserActionChallenge,
 };
@@ -34,6 +36,9 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
 
     /// The key's algorithm.
     fn algorithm(&self) -> Algorithm;
+
+    /// Where the key lives: its `pkcs11:` URI, or `file:PATH` for a software key.
+    fn key_uri(&self) -> &str;
 
     /// The public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
     fn public_key_pem(&self) -> &str;

@@ -53,7 +53,7 @@ impl SoftwareSigner {
         let pem = Zeroizing::new(
             std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?,
         );
-        Self::from_pem(&pem, cred_id, &path.display().to_string())
+        Self::from_pem(&pem, cred_id, &format!("file:{}", path.display()))
     }
 
     /// Parse an unencrypted PKCS#8 PEM string; `source` names it in errors and `Debug`.
@@ -125,6 +125,10 @@ impl Signer for SoftwareSigner {
 
     fn algorithm(&self) -> Algorithm {
         self.public.algorithm()
+    }
+
+    fn key_uri(&self) -> &str {
+        &self.source
     }
 
     fn public_key_pem(&self) -> &str {

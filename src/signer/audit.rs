@@ -1,0 +1,153 @@
+//! An opt-in audit trail: one JSON line per signature, for regulated users.
+//!
+//! Each line says when, with which key and credential, for which request (when known), how it
+//! ended and how long it took. The challenge identifier is a bearer-like JWT, so only its
+//! SHA-256 is written. The file is created 0600 and only ever appended to.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+/// One audit line.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord<'a> {
+    /// UTC time the signature was requested, RFC 3339.
+    pub time: String,
+    /// `pkcs11:` URI of the key (or `file:PATH` for a software key).
+    pub key_uri: &'a str,
+    /// Dfns credential id.
+    pub cred_id: &'a str,
+    /// HTTP method of the request the user action authorizes, when known.
+    pub method: Option<&'a str>,
+    /// Path of that request, when known.
+    pub path: Option<&'a str>,
+    /// SHA-256 (hex) of the challenge identifier.
+    pub challenge_identifier_sha256: String,
+    /// `ok`, or `error: <message>`.
+    pub outcome: String,
+    /// Milliseconds spent signing.
+    pub duration_ms: f64,
+}
+
+impl<'a> AuditRecord<'a> {
+    /// Build a record; `started` is when signing began.
+    pub fn new(
+        started: SystemTime,
+        elapsed: Duration,
+        key_uri: &'a str,
+        cred_id: &'a str,
+        request: Option<(&'a str, &'a str)>,
+        challenge_identifier: &str,
+        outcome: Result<(), String>,
+    ) -> Self {
+        let time = time::OffsetDateTime::from(started)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Self {
+            time,
+            key_uri,
+            cred_id,
+            method: request.map(|r| r.0),
+            path: request.map(|r| r.1),
+            challenge_identifier_sha256: hex::encode(Sha256::digest(
+                challenge_identifier.as_bytes(),
+            )),
+            outcome: match outcome {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("error: {e}"),
+            },
+            duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        }
+    }
+}
+
+/// An append-only JSON-lines audit file, shared by all signing tasks.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl AuditLog {
+    /// Open (creating with mode 0600) the audit file for appending.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let file = options.open(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one line. A failure to audit is reported to the caller: a regulated deployment
+    /// would rather stop than sign without a trail.
+    pub fn record(&self, record: &AuditRecord<'_>) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        // One write per line, so concurrent processes appending to the same file don't interleave.
+        file.write_all(&line)?;
+        file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_one_private_json_line_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path).unwrap();
+        for i in 0..3 {
+            let r = AuditRecord::new(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+                Duration::from_micros(1500),
+                "pkcs11:token=t;object=k",
+                "cred",
+                Some(("POST", "/auth/service-accounts")),
+                "eyJsecret-challenge-identifier",
+                if i == 2 { Err("boom".into()) } else { Ok(()) },
+            );
+            log.record(&r).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["time"], "2027-01-15T08:00:00Z");
+        assert_eq!(lines[0]["method"], "POST");
+        assert_eq!(lines[0]["durationMs"], 1.5);
+        assert_eq!(lines[2]["outcome"], "error: boom");
+        assert!(
+            !text.contains("eyJsecret"),
+            "the identifier itself must not be logged"
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

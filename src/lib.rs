@@ -8,5 +8,6 @@
 //! - [`cli`]: the `dfns-hsm` command line.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod hsm;
 pub mod signer;

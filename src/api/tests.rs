@@ -1,1 +1,0 @@
-//! Wire tests of the client against a bounded loopback responder.

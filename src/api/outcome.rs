@@ -38,7 +38,10 @@ impl<T> Outcome<T> {
 }
 
 /// A successful response of a generic [`call`](super::DfnsClient::call).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` shows the body's size only: a generic call may return a secret (e.g. the
+/// `accessToken` of a new service account).
+#[derive(Clone, PartialEq)]
 pub struct ApiResponse {
     /// HTTP status (2xx).
     pub status: u16,
@@ -46,4 +49,42 @@ pub struct ApiResponse {
     pub body: Value,
     /// The `X-Request-ID` response header, if any.
     pub request_id: Option<String>,
+}
+
+impl std::fmt::Debug for ApiResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiResponse")
+            .field("status", &self.status)
+            .field(
+                "body",
+                &format_args!("<{} bytes of JSON>", self.body.to_string().len()),
+            )
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_body() {
+        let r = ApiResponse {
+            status: 200,
+            body: serde_json::json!({"accessToken": "secret"}),
+            request_id: None,
+        };
+        let dbg = format!("{:?}", Outcome::Done(r));
+        assert!(!dbg.contains("secret"), "{dbg}");
+        assert!(dbg.contains("status: 200"));
+    }
+
+    #[test]
+    fn map_and_done() {
+        let o: Outcome<u8> = Outcome::Done(1);
+        assert_eq!(o.map(|x| x + 1).done(), Some(2));
+        let p: Outcome<u8> = Outcome::PendingApproval(Value::Null);
+        assert!(p.is_pending() && p.done().is_none());
+    }
 }

@@ -117,7 +117,8 @@ impl Transport {
             .base
             .join(&target.to_string())
             .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
+        let bearer = zeroize::Zeroizing::new(format!("Bearer {}", self.token.expose_secret()));
+        let mut auth = HeaderValue::from_str(&bearer)
             .map_err(|_| ApiError::Config("the auth token is not a valid header value".into()))?;
         auth.set_sensitive(true);
         let mut req = self

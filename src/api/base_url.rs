@@ -109,6 +109,13 @@ impl std::str::FromStr for ApiUrl {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for ApiUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for ApiUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -182,5 +189,8 @@ mod tests {
         let url = base.join("/auth/x?force=true").expect("join");
         assert_eq!(url.as_str(), "http://127.0.0.1:1/prefix/auth/x?force=true");
         assert_eq!(ok(DEFAULT_API_URL), DEFAULT_API_URL);
+        let from_config: ApiUrl = serde_json::from_str("\"https://api.dfns.io/\"").expect("url");
+        assert_eq!(from_config.as_str(), DEFAULT_API_URL);
+        assert!(serde_json::from_str::<ApiUrl>("\"http://api.dfns.io\"").is_err());
     }
 }

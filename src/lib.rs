@@ -8,6 +8,7 @@
 //! - [`cli`]: the `dfns-hsm` command line.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod hsm;

@@ -17,7 +17,12 @@ fn main() {
         }
     };
     match runtime.block_on(cli::run(cli)) {
-        Ok((report, format)) => report.print(format),
+        Ok((report, format)) => {
+            report.print(format);
+            if report.exit_code != 0 {
+                std::process::exit(report.exit_code);
+            }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(e.exit_code());

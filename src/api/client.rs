@@ -16,6 +16,7 @@ use super::service_accounts::ServiceAccounts;
 use super::target::RequestTarget;
 use super::transport::{RawResponse, Transport};
 use super::user_action::{self, UserActionToken};
+use crate::signer::AuditLog;
 use crate::signer::{FirstFactor, Signer, UserActionChallenge};
 
 /// `User-Agent` sent on every request.
@@ -30,6 +31,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct DfnsClient {
     transport: Transport,
     signer: Option<Arc<dyn Signer>>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl std::fmt::Debug for DfnsClient {
@@ -48,12 +50,19 @@ pub struct ClientBuilder {
     api_url: ApiUrl,
     token: AuthToken,
     signer: Option<Arc<dyn Signer>>,
+    audit: Option<Arc<AuditLog>>,
     connect_timeout: Duration,
     request_timeout: Duration,
     user_agent: String,
 }
 
 impl ClientBuilder {
+    /// Append one JSON line per user-action signature to this audit log.
+    pub fn audit(mut self, log: Option<Arc<AuditLog>>) -> Self {
+        self.audit = log;
+        self
+    }
+
     /// Sign user actions with this signer (needed for every mutating endpoint).
     pub fn signer(mut self, signer: Arc<dyn Signer>) -> Self {
         self.signer = Some(signer);
@@ -101,6 +110,7 @@ impl ClientBuilder {
         Ok(DfnsClient {
             transport,
             signer: self.signer,
+            audit: self.audit,
         })
     }
 }
@@ -112,6 +122,7 @@ impl DfnsClient {
             api_url,
             token,
             signer: None,
+            audit: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             user_agent: USER_AGENT.to_owned(),
@@ -223,7 +234,17 @@ impl DfnsClient {
                 method: method.clone(),
                 target: target.to_string(),
             })?;
-            Some(user_action::obtain(&self.transport, signer, method, target, body).await?)
+            Some(
+                user_action::obtain(
+                    &self.transport,
+                    signer,
+                    self.audit.as_deref(),
+                    method,
+                    target,
+                    body,
+                )
+                .await?,
+            )
         } else {
             None
         };

@@ -7,9 +7,10 @@ use clap::Args;
 
 use super::error::CliError;
 use super::output::OutputFormat;
+use crate::api::{ApiUrl, AuthToken, DfnsClient, DEFAULT_API_URL};
 use crate::config::{ConfigFile, HsmSettings, KeyRef};
 use crate::hsm::{Key, KeySelector, Module, Token};
-use crate::signer::{HsmSigner, Signer, SoftwareSigner};
+use crate::signer::{AuditLog, HsmSigner, Signer, SoftwareSigner};
 
 /// Flags every command accepts (each also from its environment variable).
 #[derive(Debug, Clone, Args)]
@@ -49,6 +50,9 @@ pub struct GlobalArgs {
     /// Signing key: pkcs11: URI, key label on the token, or file:PATH (PKCS#8 PEM).
     #[arg(long, global = true, env = "DFNS_SIGNING_KEY", value_name = "REF")]
     pub signing_key: Option<String>,
+    /// Append one JSON line per user-action signature to FILE (created 0600).
+    #[arg(long, global = true, env = "DFNS_HSM_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Everything a command needs to find its HSM and identity.
@@ -135,6 +139,71 @@ impl Context {
         };
         let token = self.open_token(&settings)?;
         Ok(Arc::new(Key::find(&token, selector)?))
+    }
+
+    /// The Dfns API base URL: flag/env, then the profile, then the default.
+    pub fn api_url(&self) -> Result<ApiUrl, CliError> {
+        let url = self
+            .global
+            .api_url
+            .clone()
+            .or_else(|| self.file.dfns.api_url.clone())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        ApiUrl::parse(&url).map_err(|e| CliError::Usage(e.to_string()))
+    }
+
+    /// The bearer token: `--auth-token-file`/`DFNS_AUTH_TOKEN_FILE`, the profile's
+    /// `auth_token_file`, else `DFNS_AUTH_TOKEN`.
+    pub fn auth_token(&self) -> Result<AuthToken, CliError> {
+        let file = self
+            .global
+            .auth_token_file
+            .clone()
+            .or_else(|| self.file.dfns.auth_token_file.clone());
+        AuthToken::resolve(file.as_deref()).map_err(|e| CliError::Usage(e.to_string()))
+    }
+
+    /// The configured signing identity (`--signing-key` + `--cred-id`), if complete.
+    pub fn identity_signer(&self) -> Result<Option<Arc<dyn Signer>>, CliError> {
+        let key = self
+            .global
+            .signing_key
+            .clone()
+            .or_else(|| self.file.dfns.signing_key.clone());
+        let cred = self
+            .global
+            .cred_id
+            .clone()
+            .or_else(|| self.file.dfns.cred_id.clone());
+        match (key, cred) {
+            (Some(k), Some(c)) => Ok(Some(self.signer(&k.parse()?, &c)?)),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(CliError::Usage(
+                "--signing-key is set but --cred-id (DFNS_CRED_ID) is not: give the credential id Dfns knows the key by".into(),
+            )),
+            (None, Some(_)) => Err(CliError::Usage(
+                "--cred-id is set but --signing-key (DFNS_SIGNING_KEY) is not: give the key (pkcs11: URI, label or file:PATH)".into(),
+            )),
+        }
+    }
+
+    /// The audit log, when asked for.
+    pub fn audit_log(&self) -> Result<Option<Arc<AuditLog>>, CliError> {
+        match &self.global.audit_log {
+            Some(p) => AuditLog::open(p).map(|l| Some(Arc::new(l))).map_err(|e| {
+                CliError::Usage(format!("cannot open the audit log {}: {e}", p.display()))
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// An API client for the configured identity. `signer` is needed only for mutations;
+    /// reads don't open the HSM.
+    pub fn client(&self, signer: Option<Arc<dyn Signer>>) -> Result<DfnsClient, CliError> {
+        Ok(DfnsClient::builder(self.api_url()?, self.auth_token()?)
+            .maybe_signer(signer)
+            .audit(self.audit_log()?)
+            .build()?)
     }
 
     /// A signer for `key` registered under `cred_id`: HSM-backed, or software for `file:`.

@@ -7,6 +7,9 @@ use crate::signer::SignerError;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for any other failure.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code when Dfns accepted a mutation but holds it for a policy approval (HTTP 202).
+/// Not an error: the JSON on stdout describes what is pending.
+pub const EXIT_PENDING: i32 = 3;
 
 /// An error that ends a command.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,9 @@ pub enum CliError {
     /// From the signer.
     #[error(transparent)]
     Signer(#[from] SignerError),
+    /// From the Dfns API.
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
     /// Bad input or settings, with what to do.
     #[error("{0}")]
     Usage(String),

@@ -1,14 +1,17 @@
 //! The `dfns-hsm` command line: a clap tree, one module per command group.
 
+mod api;
 mod context;
 mod doctor;
 mod error;
 mod key;
 mod output;
+mod service_account;
 mod token;
+mod token_file;
 
 pub use context::{Context, GlobalArgs};
-pub use error::{CliError, EXIT_FAILURE, EXIT_USAGE};
+pub use error::{CliError, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
 pub use output::{OutputFormat, Report};
 
 use clap::{Parser, Subcommand};
@@ -34,6 +37,11 @@ pub enum Command {
     /// Inspect the module's tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Service accounts: enroll an HSM key, create, list, get, update, (de)activate, archive.
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(service_account::ServiceAccountCommand),
+    /// Call any Dfns endpoint, user-action signed when the endpoint requires it.
+    Api(api::ApiArgs),
     /// Check module, token, login, mechanisms and key safety.
     Doctor {
         /// Key to examine and test-sign with (default: --signing-key, else survey all keys).
@@ -48,6 +56,8 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
     let report = match cli.command {
         Command::Key(cmd) => key::run(&ctx, cmd).await?,
         Command::Token(cmd) => token::run(&ctx, cmd)?,
+        Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd).await?,
+        Command::Api(args) => api::run(&ctx, args).await?,
         Command::Doctor { key } => {
             let ctx2 = ctx.clone();
             tokio::task::spawn_blocking(move || doctor::run(&ctx2, key))

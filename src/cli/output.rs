@@ -20,6 +20,8 @@ pub struct Report {
     pub json: Value,
     /// The human rendering.
     pub human: String,
+    /// Process exit code (0, or [`super::EXIT_PENDING`] for a pending approval).
+    pub exit_code: i32,
 }
 
 impl Report {
@@ -28,6 +30,20 @@ impl Report {
         Self {
             json,
             human: human.into(),
+            exit_code: 0,
+        }
+    }
+
+    /// Dfns accepted the request but holds it for a policy approval (HTTP 202).
+    pub fn pending(what: &str, approval: serde_json::Value) -> Self {
+        let human = format!(
+            "{what}: accepted, waiting for a policy approval (HTTP 202); nothing is done until an approver decides\n{}",
+            serde_json::to_string_pretty(&approval).unwrap_or_default()
+        );
+        Self {
+            json: serde_json::json!({ "outcome": "pendingApproval", "approval": approval }),
+            human,
+            exit_code: super::EXIT_PENDING,
         }
     }
 

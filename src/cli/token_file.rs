@@ -1,0 +1,93 @@
+//! Writing a service account's token: mode 0600, atomically, never over an existing file.
+//!
+//! Dfns returns the token once, at creation. The destination is checked before the account
+//! is created (so a bad path costs nothing), then written through a temporary file in the same
+//! directory that is renamed into place, so a reader never sees half a token.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::error::CliError;
+
+/// A checked destination for a token.
+#[derive(Debug, Clone)]
+pub struct TokenOut {
+    path: PathBuf,
+}
+
+impl TokenOut {
+    /// Check that `path` does not exist and that its directory accepts a private file.
+    pub fn prepare(path: &Path) -> Result<Self, CliError> {
+        if path.exists() {
+            return Err(CliError::Usage(format!(
+                "--token-out {} already exists; refusing to overwrite a token (move it away or choose another path)",
+                path.display()
+            )));
+        }
+        let dir = parent(path);
+        // A trial write proves the directory is writable before anything is created at Dfns.
+        tempfile::Builder::new()
+            .prefix(".dfns-hsm-check")
+            .tempfile_in(dir)
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot write the token file in {}: {e}; choose a writable --token-out",
+                    dir.display()
+                ))
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write `token` (0600, atomic, no clobber).
+    pub fn write(&self, token: &str) -> std::io::Result<()> {
+        // tempfile creates the file 0600 on Unix.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".dfns-hsm-token")
+            .tempfile_in(parent(&self.path))?;
+        tmp.write_all(token.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist_noclobber(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn writes_private_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sa.token");
+        let out = TokenOut::prepare(&path).unwrap();
+        out.write("tok").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "tok");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(TokenOut::prepare(&path).is_err());
+        assert!(out.write("other").is_err(), "no clobber");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "tok");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_caught_before_anything_happens() {
+        assert!(TokenOut::prepare(Path::new("/nonexistent-dir/sa.token")).is_err());
+    }
+}

@@ -24,6 +24,7 @@ mod token;
 mod user_action;
 mod verify;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("DFNS_EMULATOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )

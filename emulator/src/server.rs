@@ -11,6 +11,9 @@ use crate::cli::Args;
 use crate::files;
 use crate::routes;
 
+/// How long open connections may delay exit after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Bootstrap the state dir, listen, write `ready`, serve until a signal or the lifetime ends.
 pub async fn run(args: Args) -> Result<(), String> {
     args.validate()?;
@@ -42,7 +45,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     tracing::info!(url = %base_url, state_dir = %args.state_dir.display(), "dfns-emulator ready");
 
     let served = axum::serve(listener, routes::router(app))
-        .with_graceful_shutdown(shutdown_signal(args.max_lifetime))
+        .with_graceful_shutdown(shutdown_signal(args.max_lifetime, ready.clone()))
         .await
         .map_err(|e| format!("server error: {e}"));
     remove_ready(ready);
@@ -56,7 +59,7 @@ fn remove_ready(ready: PathBuf) {
 }
 
 /// Resolves on Ctrl-C, SIGTERM, or after `max_lifetime` seconds.
-async fn shutdown_signal(max_lifetime: Option<u64>) {
+async fn shutdown_signal(max_lifetime: Option<u64>, ready: PathBuf) {
     let lifetime = async {
         match max_lifetime {
             Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
@@ -84,4 +87,11 @@ async fn shutdown_signal(max_lifetime: Option<u64>) {
         () = ctrl_c => tracing::info!("interrupted, shutting down"),
         () = terminate => tracing::info!("terminated, shutting down"),
     }
+    // Graceful shutdown waits for open connections; do not let a stuck client keep us alive.
+    tokio::spawn(async move {
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}, exiting");
+        remove_ready(ready);
+        std::process::exit(0);
+    });
 }

@@ -62,16 +62,15 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 /// Parse `bytes` as the JSON document `what` (named in errors). Unknown fields, wrong types and
 /// missing required fields are 400 `invalid_body`; broken JSON is 400 `malformed_json`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::bad_request("invalid_body", format!("invalid {what}: {e}")),
-            Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
-                "malformed_json",
-                format!("request body is not valid JSON ({what}): {e}"),
-            ),
-        }
-    })
+    // Syntax first, so that broken JSON is never reported as a schema problem.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("request body is not valid JSON ({what}): {e}"),
+        )
+    })?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid {what}: {e}")))
 }
 
 /// Like [`parse_json`], but an empty body counts as `{}` (endpoints whose body is optional).

@@ -104,7 +104,9 @@ mod tests {
         let sig: k256::ecdsa::Signature = sk.sign(MSG);
         let (r, s) = sig.split_scalars();
         let high = k256::ecdsa::Signature::from_scalars(r, -*s).expect("high-s signature");
-        assert!(bool::from(k256::elliptic_curve::scalar::IsHigh::is_high(&*high.s())));
+        assert!(bool::from(k256::elliptic_curve::scalar::IsHigh::is_high(
+            &*high.s()
+        )));
         assert_eq!(key.verify(MSG, high.to_der().as_bytes()), Ok(()));
         assert_eq!(key.verify(MSG, sig.to_der().as_bytes()), Ok(()));
     }

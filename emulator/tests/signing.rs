@@ -14,10 +14,18 @@ async fn full_flow_as_service_account(key: TestKey, name: &str) {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
     let (created, sa) = emu.create_sa(&admin, name, key).await;
-    let id = created["userInfo"]["userId"].as_str().expect("userId").to_owned();
+    let id = created["userInfo"]["userId"]
+        .as_str()
+        .expect("userId")
+        .to_owned();
     let body = json!({ "externalId": format!("ext-{name}") }).to_string();
     let (status, v) = emu
-        .signed(&sa, Method::PUT, &format!("/auth/service-accounts/{id}"), &body)
+        .signed(
+            &sa,
+            Method::PUT,
+            &format!("/auth/service-accounts/{id}"),
+            &body,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["userInfo"]["externalId"], json!(format!("ext-{name}")));
@@ -55,7 +63,13 @@ async fn assertion_failures_are_rejected() {
     let raw = admin.key.sign_raw_ecdsa(&cd);
     assert_eq!(raw.len(), 64);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &raw)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &raw,
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "signature_malformed");
@@ -66,7 +80,13 @@ async fn assertion_failures_are_rejected() {
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = TestKey::p256().sign(&cd);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "signature_invalid");
@@ -76,7 +96,13 @@ async fn assertion_failures_are_rejected() {
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(b"something else");
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "signature_invalid");
@@ -86,7 +112,13 @@ async fn assertion_failures_are_rejected() {
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(&cd);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), "not-my-cred", &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            "not-my-cred",
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "credential_not_allowed");
@@ -96,7 +128,13 @@ async fn assertion_failures_are_rejected() {
     let cd = sorted_client_data("Y2gtb3RoZXI");
     let sig = admin.key.sign(&cd);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "client_data_challenge_mismatch");
@@ -107,7 +145,13 @@ async fn assertion_failures_are_rejected() {
     let cd = serde_json::to_vec(&json!({"challenge": challenge, "type": "key.create"})).unwrap();
     let sig = admin.key.sign(&cd);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "client_data_invalid");
@@ -117,7 +161,9 @@ async fn assertion_failures_are_rejected() {
 async fn challenge_is_single_use() {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
-    let ch = emu.init(&admin, "POST", "/auth/service-accounts", "{}").await;
+    let ch = emu
+        .init(&admin, "POST", "/auth/service-accounts", "{}")
+        .await;
     let ident = ch["challengeIdentifier"].as_str().unwrap();
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(&cd);
@@ -133,12 +179,20 @@ async fn challenge_is_single_use() {
 async fn challenge_expires() {
     let emu = Emu::start(&["--challenge-ttl-secs", "1"]);
     let admin = emu.admin();
-    let ch = emu.init(&admin, "POST", "/auth/service-accounts", "{}").await;
+    let ch = emu
+        .init(&admin, "POST", "/auth/service-accounts", "{}")
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(&cd);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "challenge_expired");
@@ -149,11 +203,19 @@ async fn challenge_of_another_caller_is_rejected() {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
     let (_, sa) = emu.create_sa(&admin, "other", TestKey::ed25519()).await;
-    let ch = emu.init(&admin, "POST", "/auth/service-accounts", "{}").await;
+    let ch = emu
+        .init(&admin, "POST", "/auth/service-accounts", "{}")
+        .await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = sa.key.sign(&cd);
     let (s, v) = emu
-        .complete(&sa, ch["challengeIdentifier"].as_str().unwrap(), &sa.cred_id, &cd, &sig)
+        .complete(
+            &sa,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &sa.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "challenge_wrong_caller");
@@ -163,19 +225,29 @@ async fn challenge_of_another_caller_is_rejected() {
 async fn official_sdk_client_data_shapes_are_accepted() {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
-    let ch = emu.init(&admin, "POST", "/auth/service-accounts", "{}").await;
+    let ch = emu
+        .init(&admin, "POST", "/auth/service-accounts", "{}")
+        .await;
     let challenge = ch["challenge"].as_str().unwrap().to_owned();
     // The TS SDK's order: type first.
     let cd = ts_client_data(&challenge);
     assert!(cd.starts_with(br#"{"type""#));
     let sig = admin.key.sign(&cd);
     let (s, v) = emu
-        .complete(&admin, ch["challengeIdentifier"].as_str().unwrap(), &admin.cred_id, &cd, &sig)
+        .complete(
+            &admin,
+            ch["challengeIdentifier"].as_str().unwrap(),
+            &admin.cred_id,
+            &cd,
+            &sig,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Python's shape with origin/crossOrigin, sent with base64 padding.
-    let ch = emu.init(&admin, "POST", "/auth/service-accounts", "{}").await;
+    let ch = emu
+        .init(&admin, "POST", "/auth/service-accounts", "{}")
+        .await;
     let challenge = ch["challenge"].as_str().unwrap().to_owned();
     let cd = format!(
         r#"{{"type":"key.get","challenge":"{challenge}","origin":"https://app.dfns.io","crossOrigin":false}}"#
@@ -193,7 +265,13 @@ async fn official_sdk_client_data_shapes_are_accepted() {
     })
     .to_string();
     let (s, v) = emu
-        .send(Method::POST, "/auth/action", Some(&admin.token), None, Some(&body))
+        .send(
+            Method::POST,
+            "/auth/action",
+            Some(&admin.token),
+            None,
+            Some(&body),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
@@ -202,7 +280,9 @@ async fn official_sdk_client_data_shapes_are_accepted() {
 async fn action_bodies_are_validated() {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
-    let ch = emu.init(&admin, "POST", "/auth/service-accounts", "{}").await;
+    let ch = emu
+        .init(&admin, "POST", "/auth/service-accounts", "{}")
+        .await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(&cd);
     let mut body = json!({
@@ -215,7 +295,13 @@ async fn action_bodies_are_validated() {
         }}
     });
     let (s, v) = emu
-        .send(Method::POST, "/auth/action", Some(&admin.token), None, Some(&body.to_string()))
+        .send(
+            Method::POST,
+            "/auth/action",
+            Some(&admin.token),
+            None,
+            Some(&body.to_string()),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "invalid_body");
@@ -223,7 +309,13 @@ async fn action_bodies_are_validated() {
 
     body["firstFactor"]["kind"] = json!("Fido2");
     let (s, v) = emu
-        .send(Method::POST, "/auth/action", Some(&admin.token), None, Some(&body.to_string()))
+        .send(
+            Method::POST,
+            "/auth/action",
+            Some(&admin.token),
+            None,
+            Some(&body.to_string()),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "unsupported_factor");
@@ -231,11 +323,19 @@ async fn action_bodies_are_validated() {
     // The challenge survived the rejected bodies (they never reached it): a clean,
     // explicit `algorithm`-carrying assertion still works.
     body["firstFactor"]["kind"] = json!("Key");
-    let assertion = body["firstFactor"]["credentialAssertion"].as_object_mut().unwrap();
+    let assertion = body["firstFactor"]["credentialAssertion"]
+        .as_object_mut()
+        .unwrap();
     assertion.remove("extra");
     assertion.insert("algorithm".into(), json!("SHA256"));
     let (s, v) = emu
-        .send(Method::POST, "/auth/action", Some(&admin.token), None, Some(&body.to_string()))
+        .send(
+            Method::POST,
+            "/auth/action",
+            Some(&admin.token),
+            None,
+            Some(&body.to_string()),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }

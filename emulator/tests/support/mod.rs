@@ -31,6 +31,8 @@ impl Emu {
 
     /// Start with state dir `dir` (which the caller owns).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Emu {
+        // A killed emulator leaves its `ready` behind; never mistake it for the new one's.
+        let _ = std::fs::remove_file(dir.join("ready"));
         let child = spawn(dir, extra);
         let url = wait_ready(dir, child);
         Emu {
@@ -110,7 +112,13 @@ impl Emu {
         })
         .to_string();
         let (status, v) = self
-            .send(Method::POST, "/auth/action/init", Some(&id.token), None, Some(&body))
+            .send(
+                Method::POST,
+                "/auth/action/init",
+                Some(&id.token),
+                None,
+                Some(&body),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "init failed: {v}");
         v
@@ -137,18 +145,36 @@ impl Emu {
             }
         })
         .to_string();
-        self.send(Method::POST, "/auth/action", Some(&id.token), None, Some(&body))
-            .await
+        self.send(
+            Method::POST,
+            "/auth/action",
+            Some(&id.token),
+            None,
+            Some(&body),
+        )
+        .await
     }
 
     /// Full signing flow; returns the user-action token.
-    pub async fn user_action(&self, id: &Identity, method: &str, path: &str, payload: &str) -> String {
+    pub async fn user_action(
+        &self,
+        id: &Identity,
+        method: &str,
+        path: &str,
+        payload: &str,
+    ) -> String {
         let ch = self.init(id, method, path, payload).await;
         let challenge = ch["challenge"].as_str().expect("challenge");
         let cd = sorted_client_data(challenge);
         let sig = id.key.sign(&cd);
         let (status, v) = self
-            .complete(id, ch["challengeIdentifier"].as_str().expect("id"), &id.cred_id, &cd, &sig)
+            .complete(
+                id,
+                ch["challengeIdentifier"].as_str().expect("id"),
+                &id.cred_id,
+                &cd,
+                &sig,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "complete failed: {v}");
         v["userAction"].as_str().expect("userAction").to_owned()
@@ -177,9 +203,22 @@ impl Emu {
             .signed(admin, Method::POST, "/auth/service-accounts", &body)
             .await;
         assert_eq!(status, StatusCode::OK, "create failed: {v}");
-        let token = v["accessTokens"][0]["accessToken"].as_str().expect("accessToken").to_owned();
-        let cred_id = v["accessTokens"][0]["credId"].as_str().expect("credId").to_owned();
-        (v, Identity { token, cred_id, key })
+        let token = v["accessTokens"][0]["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned();
+        let cred_id = v["accessTokens"][0]["credId"]
+            .as_str()
+            .expect("credId")
+            .to_owned();
+        (
+            v,
+            Identity {
+                token,
+                cred_id,
+                key,
+            },
+        )
     }
 }
 
@@ -245,7 +284,10 @@ pub fn run_to_exit(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("run dfns-emulator");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The compact, key-sorted clientData the docs recommend.
@@ -287,7 +329,9 @@ impl TestKey {
     pub fn rsa() -> TestKey {
         use rsa::pkcs8::DecodePrivateKey as _;
         let pem = include_str!("../fixtures/rsa2048-test-only.key.pem");
-        TestKey::Rsa(Box::new(rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("rsa fixture")))
+        TestKey::Rsa(Box::new(
+            rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("rsa fixture"),
+        ))
     }
 
     pub fn public_pem(&self) -> String {
@@ -341,5 +385,7 @@ impl TestKey {
 
 /// The stable error code of an error response.
 pub fn code(v: &Value) -> &str {
-    v["error"]["details"]["code"].as_str().unwrap_or("<no code>")
+    v["error"]["details"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
 }

@@ -1,0 +1,85 @@
+//! Command-line options of `dfns-emulator`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::approval::Operation;
+
+/// A local Dfns-compatible API server (service accounts + user-action signing) that verifies
+/// user-action signatures for real. Loopback only unless --allow-non-loopback is given.
+///
+/// On first start with an empty --state-dir it creates one organization and one admin user
+/// (CustomerEmployee) and writes DIR/admin.token, DIR/admin.cred-id, DIR/admin.key.pem (when
+/// no --admin-public-key is given) and, last, DIR/ready holding the base URL.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "dfns-emulator", version)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port (the real URL goes to DIR/ready).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Allow a non-loopback --listen address (the emulator has no TLS and weak secrets policy).
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+
+    /// State directory (created if missing); holds state.json, the admin files and `ready`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+
+    /// SPKI PEM public key (P-256, secp256k1, Ed25519 or RSA) of the admin's Key credential.
+    /// Without it, a P-256 key is generated and written to DIR/admin.key.pem (PKCS#8, 0600).
+    /// Used on first start only; a restart keeps the registered key.
+    #[arg(long, value_name = "FILE")]
+    pub admin_public_key: Option<PathBuf>,
+
+    /// Exit by itself after this many seconds (tests pass it so a leaked server stops).
+    #[arg(long, value_name = "SECS")]
+    pub max_lifetime: Option<u64>,
+
+    /// Lifetime of a user-action challenge (POST /auth/action/init) in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub challenge_ttl_secs: u64,
+
+    /// Lifetime of a user-action token (POST /auth/action) in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub user_action_ttl_secs: u64,
+
+    /// Lifetime of the admin's bearer token in seconds. Applied when the token is minted: on
+    /// first start, and on a restart whose DIR/admin.token is missing or expired. 0 mints an
+    /// already-expired token (for 401 tests).
+    #[arg(long, default_value_t = 365 * 24 * 3600, value_name = "SECS")]
+    pub admin_token_ttl_secs: u64,
+
+    /// Lifetime in seconds of new service-account tokens, overriding the request's `daysValid`
+    /// (which is still validated). 0 mints already-expired tokens.
+    #[arg(long, value_name = "SECS")]
+    pub token_ttl_secs_override: Option<u64>,
+
+    /// `daysValid` applied when a create request leaves it out.
+    #[arg(long, default_value_t = 365, value_name = "DAYS")]
+    pub default_days_valid: u64,
+
+    /// Make an operation answer 202 (pending approval) instead of executing; repeatable.
+    /// One of ServiceAccounts:Create, :Update, :Activate, :Deactivate, :Archive (alias :Delete).
+    /// Deactivate with body {"force":true} and archive with ?force=true bypass the approval.
+    #[arg(long = "approval-required", value_name = "OP")]
+    pub approval_required: Vec<Operation>,
+}
+
+impl Args {
+    /// Reject option combinations that cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.listen.ip().is_loopback() && !self.allow_non_loopback {
+            return Err(format!(
+                "--listen {} is not a loopback address; pass --allow-non-loopback to expose the emulator",
+                self.listen
+            ));
+        }
+        if !(1..=730).contains(&self.default_days_valid) {
+            return Err("--default-days-valid must be between 1 and 730".into());
+        }
+        Ok(())
+    }
+}

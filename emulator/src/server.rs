@@ -1,0 +1,97 @@
+//! Binding, the ready file, and shutdown (signal or `--max-lifetime`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::{App, Settings};
+use crate::bootstrap::{self, BootstrapOptions, READY_FILE};
+use crate::cli::Args;
+use crate::files;
+use crate::routes;
+
+/// How long open connections may delay exit after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Bootstrap the state dir, listen, write `ready`, serve until a signal or the lifetime ends.
+pub async fn run(args: Args) -> Result<(), String> {
+    args.validate()?;
+    let (state, key) = bootstrap::prepare(&BootstrapOptions {
+        state_dir: args.state_dir.clone(),
+        admin_public_key: args.admin_public_key.clone(),
+        admin_token_ttl_secs: args.admin_token_ttl_secs,
+    })?;
+    let settings = Settings {
+        state_dir: args.state_dir.clone(),
+        challenge_ttl_ms: args.challenge_ttl_secs.saturating_mul(1000),
+        user_action_ttl_ms: args.user_action_ttl_secs.saturating_mul(1000),
+        token_ttl_override_secs: args.token_ttl_secs_override,
+        default_days_valid: args.default_days_valid,
+        approval_required: args.approval_required.clone(),
+    };
+    let app = Arc::new(App::new(settings, key, state));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let base_url = format!("http://{addr}");
+    let ready = args.state_dir.join(READY_FILE);
+    files::write_atomic(&ready, base_url.as_bytes(), files::PUBLIC)
+        .map_err(|e| format!("cannot write {}: {e}", ready.display()))?;
+    tracing::info!(url = %base_url, state_dir = %args.state_dir.display(), "dfns-emulator ready");
+
+    let served = axum::serve(listener, routes::router(app))
+        .with_graceful_shutdown(shutdown_signal(args.max_lifetime, ready.clone()))
+        .await
+        .map_err(|e| format!("server error: {e}"));
+    remove_ready(ready);
+    served
+}
+
+fn remove_ready(ready: PathBuf) {
+    if let Err(e) = files::remove_if_exists(&ready) {
+        tracing::warn!("could not remove {}: {e}", ready.display());
+    }
+}
+
+/// Resolves on Ctrl-C, SIGTERM, or after `max_lifetime` seconds.
+async fn shutdown_signal(max_lifetime: Option<u64>, ready: PathBuf) {
+    let lifetime = async {
+        match max_lifetime {
+            Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = lifetime => tracing::info!("--max-lifetime reached, shutting down"),
+        () = ctrl_c => tracing::info!("interrupted, shutting down"),
+        () = terminate => tracing::info!("terminated, shutting down"),
+    }
+    // Graceful shutdown waits for open connections; do not let a stuck client keep us alive.
+    tokio::spawn(async move {
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}, exiting");
+        remove_ready(ready);
+        std::process::exit(0);
+    });
+}

@@ -1,0 +1,170 @@
+//! The persisted organization: users (the admin and service accounts), their Key credentials
+//! and access tokens, and the token-signing key. Saved as `DIR/state.json` (mode 0600).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::files;
+use crate::token::TokenKey;
+
+/// File name of the state inside the state dir.
+pub const STATE_FILE: &str = "state.json";
+/// Schema version written to `state.json`.
+const VERSION: u32 = 1;
+
+/// Everything that survives a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct State {
+    /// Schema version of this file.
+    pub version: u32,
+    /// HS256 key for every token the emulator mints, standard base64.
+    pub token_key: String,
+    /// The one organization (`or-…`).
+    pub org_id: String,
+    /// The organization's (legacy) application id, echoed as `linkedAppId`.
+    pub app_id: String,
+    /// Id of the bootstrap admin user.
+    pub admin_user_id: String,
+    /// All users, admin first; archived service accounts stay here, marked.
+    pub users: Vec<User>,
+}
+
+/// An organization user or a service account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    /// `us-…`.
+    pub user_id: String,
+    /// Display name (unique among live service accounts).
+    pub name: String,
+    /// Username (the admin's email-like name; a service account's name).
+    pub username: String,
+    /// Always `CustomerEmployee` here.
+    pub kind: String,
+    /// True for service accounts.
+    pub is_service_account: bool,
+    /// False once deactivated; its token then stops authenticating.
+    pub is_active: bool,
+    /// True once archived (deleted): gone from list/get, cannot authenticate, name is free again.
+    pub archived: bool,
+    /// Optional caller-chosen correlation id.
+    pub external_id: Option<String>,
+    /// Optional permission assigned at creation (`pm-…`) and its assignment id (`as-…`).
+    pub permission: Option<PermissionAssignment>,
+    /// The single Key credential of this user.
+    pub credential: Credential,
+    /// The single long-lived access token of this user.
+    pub token: AccessToken,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// A permission assigned to a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PermissionAssignment {
+    /// `pm-…` as given by the caller.
+    pub permission_id: String,
+    /// `as-…`, minted by the emulator.
+    pub assignment_id: String,
+}
+
+/// A Key credential: the public key that signs this user's actions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Credential {
+    /// Opaque credential id clients pass as `credId`.
+    pub cred_id: String,
+    /// `cr-…`, echoed as `credentialUuid`.
+    pub credential_uuid: String,
+    /// The PEM exactly as registered.
+    pub public_key: String,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// A long-lived bearer token (its JWT is never stored, only its id and expiry).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessToken {
+    /// `to-…`, the JWT's `jti`.
+    pub token_id: String,
+    /// Expiry of the minted JWT, Unix seconds.
+    pub expires_at: u64,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+impl State {
+    /// The token-signing key.
+    pub fn token_key(&self) -> Result<TokenKey, String> {
+        STANDARD
+            .decode(&self.token_key)
+            .map(TokenKey::new)
+            .map_err(|e| format!("{STATE_FILE}: tokenKey is not base64: {e}"))
+    }
+
+    /// A live (not archived) user by id.
+    pub fn live_user(&self, user_id: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.user_id == user_id && !u.archived)
+    }
+
+    /// A live (not archived) service account by id, mutable.
+    pub fn live_service_account_mut(&mut self, user_id: &str) -> Option<&mut User> {
+        self.users
+            .iter_mut()
+            .find(|u| u.user_id == user_id && u.is_service_account && !u.archived)
+    }
+}
+
+/// `state.json` inside `dir`.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join(STATE_FILE)
+}
+
+/// A fresh state for a new organization (no users yet).
+pub fn new_state(token_key: &TokenKey, org_id: String, app_id: String) -> State {
+    State {
+        version: VERSION,
+        token_key: STANDARD.encode(token_key.bytes()),
+        org_id,
+        app_id,
+        admin_user_id: String::new(),
+        users: Vec::new(),
+    }
+}
+
+/// Load `DIR/state.json`; `Ok(None)` when it does not exist yet.
+pub fn load(dir: &Path) -> Result<Option<State>, String> {
+    let path = state_path(dir);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let state: State = serde_json::from_slice(&text)
+        .map_err(|e| format!("{} is not a valid emulator state: {e}", path.display()))?;
+    if state.version != VERSION {
+        return Err(format!(
+            "{} has version {}, this emulator reads version {VERSION}; use a fresh --state-dir",
+            path.display(),
+            state.version
+        ));
+    }
+    Ok(Some(state))
+}
+
+/// Save atomically to `DIR/state.json` (mode 0600).
+pub fn save(dir: &Path, state: &State) -> Result<(), String> {
+    let bytes = serde_json::to_vec_pretty(state).map_err(|e| format!("serialize state: {e}"))?;
+    let path = state_path(dir);
+    files::write_atomic(&path, &bytes, files::PRIVATE)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -93,7 +93,7 @@ say "a call signed by the service account's own HSM key"
 # The account's identity: its token, its credential, its key on the HSM.
 DFNS_AUTH_TOKEN_FILE=$WORK/$NAME.token DFNS_CRED_ID=$CRED DFNS_SIGNING_KEY=$URI \
     hsm --output json service-account update "$ID" --external-id "$NAME-by-itself" >"$WORK/self.json"
-jq '{userId: .userInfo.userId, name: .userInfo.name, externalId}' "$WORK/self.json" 2>/dev/null || jq . "$WORK/self.json"
+jq '.userInfo | {userId, name, externalId}' "$WORK/self.json"
 
 say "archive"
 hsm service-account archive "$ID" --force | head -1

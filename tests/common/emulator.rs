@@ -51,7 +51,8 @@ impl Emulator {
             Err(why) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let log = std::fs::read_to_string(tmp.path().join("emulator.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(tmp.path().join("emulator.log")).unwrap_or_default();
                 panic!("dfns-emulator did not become ready: {why}\n--- emulator log ---\n{log}");
             }
         };

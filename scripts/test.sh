@@ -27,3 +27,7 @@ if [[ -x scripts/sdk-check.sh ]]; then
     echo "== Dfns's official SDK against the emulator" >&2
     scripts/sdk-check.sh
 fi
+
+echo "== the README's main command" >&2
+scripts/demo.sh >/dev/null
+echo "demo: ok" >&2

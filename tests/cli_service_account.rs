@@ -1,0 +1,334 @@
+//! The `dfns-hsm` CLI against the real emulator and a real SoftHSM2 token: `enroll`, the
+//! service-account commands, `api`, and what happens on bad input (nothing is created).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use common::emulator::Emulator;
+use common::softhsm::{run, serial, token, unique_label};
+use serde_json::Value;
+
+/// An emulator whose admin key is on the token, and a CLI configured as that admin.
+struct Admin {
+    emu: Emulator,
+    label: String,
+}
+
+impl Admin {
+    fn start(extra: &[&str]) -> Admin {
+        let t = token();
+        let label = unique_label("cli-admin");
+        let (ok, _, err) = run(t.cli().args(["key", "generate", "--label", &label]));
+        assert!(ok, "{err}");
+        let (ok, pem, err) = run(t.cli().args(["key", "public-key", "--key", &label]));
+        assert!(ok, "{err}");
+        let pem_path = t.path().join(format!("{label}.pem"));
+        std::fs::write(&pem_path, pem).expect("write pem");
+        let mut args = vec!["--admin-public-key", pem_path.to_str().expect("utf8")];
+        args.extend_from_slice(extra);
+        Admin {
+            emu: Emulator::start(&args),
+            label,
+        }
+    }
+
+    fn cli(&self) -> Command {
+        let mut c = token().cli();
+        c.env("DFNS_API_URL", self.emu.base_url())
+            .env("DFNS_AUTH_TOKEN_FILE", self.emu.admin_token_path())
+            .env("DFNS_CRED_ID", self.emu.admin_cred_id())
+            .env("DFNS_SIGNING_KEY", &self.label);
+        c
+    }
+
+    fn count(&self) -> usize {
+        let (ok, out, err) = run(self
+            .cli()
+            .args(["--output", "json", "service-account", "list"]));
+        assert!(ok, "{err}");
+        json(&out)["items"].as_array().expect("items").len()
+    }
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[test]
+fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
+    let _serial = serial();
+    let admin = Admin::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let token_out = dir.path().join("bot.token");
+    let key_label = unique_label("bot");
+    let (ok, out, err) = run(admin
+        .cli()
+        .args([
+            "--output",
+            "json",
+            "service-account",
+            "enroll",
+            "--name",
+            &key_label,
+            "--key-label",
+            &key_label,
+            "--algorithm",
+            "ed25519",
+            "--days-valid",
+            "7",
+            "--token-out",
+        ])
+        .arg(&token_out));
+    assert!(ok, "enroll: {err}");
+    let e = json(&out);
+    assert_eq!(e["verified"], true);
+    assert_eq!(e["keyGenerated"], true);
+    let id = e["serviceAccountId"].as_str().expect("id").to_owned();
+    let cred = e["credId"].as_str().expect("cred").to_owned();
+    let uri = e["keyUri"].as_str().expect("uri").to_owned();
+    assert!(
+        uri.starts_with("pkcs11:") && uri.contains(&key_label),
+        "{uri}"
+    );
+    assert!(
+        e.get("accessToken").is_none(),
+        "the token is never printed unless asked"
+    );
+    let meta = std::fs::metadata(&token_out).expect("token file");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let saved = std::fs::read_to_string(&token_out).expect("read");
+    assert!(
+        !out.contains(&saved) && !err.contains(&saved),
+        "token leaked to the terminal"
+    );
+
+    // The account, with its own token, credential and HSM key, makes a signed call.
+    let (ok, out, err) = run(token()
+        .cli()
+        .env("DFNS_API_URL", admin.emu.base_url())
+        .env("DFNS_AUTH_TOKEN_FILE", &token_out)
+        .env("DFNS_CRED_ID", &cred)
+        .env("DFNS_SIGNING_KEY", &uri)
+        .args([
+            "--output",
+            "json",
+            "service-account",
+            "update",
+            &id,
+            "--external-id",
+            "self",
+        ]));
+    assert!(ok, "self-signed update: {err}");
+    assert_eq!(json(&out)["userInfo"]["externalId"], "self");
+
+    // Reusing the key for a second account; a mismatching algorithm is refused.
+    let (ok, _, err) = run(admin.cli().args([
+        "service-account",
+        "enroll",
+        "--name",
+        &unique_label("again"),
+        "--key-label",
+        &key_label,
+        "--algorithm",
+        "ecdsa-p256",
+        "--print-token",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("ed25519") && err.contains(&key_label), "{err}");
+    let (ok, out, err) = run(admin.cli().args([
+        "--output",
+        "json",
+        "service-account",
+        "enroll",
+        "--name",
+        &unique_label("again"),
+        "--key-label",
+        &key_label,
+        "--print-token",
+    ]));
+    assert!(ok, "{err}");
+    let again = json(&out);
+    assert_eq!(again["keyGenerated"], false);
+    assert_eq!(again["keyUri"], uri.as_str());
+    assert!(
+        again["accessToken"].as_str().is_some_and(|t| t.len() > 20),
+        "asked for: printed"
+    );
+}
+
+#[test]
+fn bad_token_destinations_are_refused_before_anything_is_created() {
+    let _serial = serial();
+    let admin = Admin::start(&[]);
+    let before = admin.count();
+    let dir = tempfile::tempdir().expect("tmp");
+    let existing = dir.path().join("existing.token");
+    std::fs::write(&existing, "keep me").expect("write");
+    let cases = [
+        existing.clone(),
+        std::path::PathBuf::from("/nonexistent-dir/x.token"),
+    ];
+    for out in cases {
+        let label = unique_label("refused");
+        let (ok, _, err) = run(admin
+            .cli()
+            .args([
+                "service-account",
+                "enroll",
+                "--name",
+                &label,
+                "--key-label",
+                &label,
+                "--token-out",
+            ])
+            .arg(&out));
+        assert!(!ok, "{out:?} should be refused");
+        assert!(
+            err.contains("--token-out") || err.contains("token file"),
+            "{err}"
+        );
+        // No key was generated either.
+        let (ok, _, _) = run(token().cli().args(["key", "public-key", "--key", &label]));
+        assert!(
+            !ok,
+            "a key was generated although the enrollment was refused"
+        );
+    }
+    let (ok, _, err) = run(admin.cli().args([
+        "service-account",
+        "create",
+        "--name",
+        "n",
+        "--key",
+        &admin.label,
+    ]));
+    assert!(
+        !ok,
+        "create without --token-out or --print-token must be refused"
+    );
+    assert!(err.contains("token-out"), "{err}");
+    assert_eq!(std::fs::read_to_string(&existing).expect("read"), "keep me");
+    assert_eq!(admin.count(), before, "no account was created");
+}
+
+#[test]
+fn lifecycle_and_api_through_the_cli() {
+    let _serial = serial();
+    let admin = Admin::start(&["--approval-required", "ServiceAccounts:Deactivate"]);
+    let t = token();
+    let pub_label = unique_label("pubfile");
+    let (ok, pem, err) = run(t.cli().args([
+        "key",
+        "generate",
+        "--label",
+        &pub_label,
+        "--algorithm",
+        "rsa-2048",
+        "--output",
+        "json",
+    ]));
+    assert!(ok, "{err}");
+    let pem_path = t.path().join(format!("{pub_label}.pem"));
+    std::fs::write(&pem_path, json(&pem)["publicKeyPem"].as_str().expect("pem")).expect("write");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ok, out, err) = run(admin
+        .cli()
+        .args([
+            "--output",
+            "json",
+            "service-account",
+            "create",
+            "--name",
+            &pub_label,
+            "--public-key-file",
+        ])
+        .arg(&pem_path)
+        .arg("--token-out")
+        .arg(dir.path().join("t")));
+    assert!(ok, "create: {err}");
+    let id = json(&out)["serviceAccountId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let (ok, out, err) = run(admin
+        .cli()
+        .args(["--output", "json", "service-account", "get", &id]));
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["userInfo"]["name"], pub_label.as_str());
+
+    // Deactivate needs approval here: exit code 3, the approval on stdout, nothing changed.
+    let out = admin
+        .cli()
+        .args(["--output", "json", "service-account", "deactivate", &id])
+        .output()
+        .expect("spawn");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&String::from_utf8_lossy(&out.stdout))["outcome"],
+        "pendingApproval"
+    );
+    let (ok, out, _) = run(admin.cli().args([
+        "--output",
+        "json",
+        "api",
+        "GET",
+        &format!("/auth/service-accounts/{id}"),
+    ]));
+    assert!(ok);
+    assert_eq!(json(&out)["body"]["userInfo"]["isActive"], true);
+    let (ok, out, err) = run(admin.cli().args([
+        "--output",
+        "json",
+        "service-account",
+        "deactivate",
+        &id,
+        "--force",
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["userInfo"]["isActive"], false);
+
+    // The generic call signs a PUT by itself.
+    let (ok, out, err) = run(admin.cli().args([
+        "--output",
+        "json",
+        "api",
+        "PUT",
+        &format!("/auth/service-accounts/{id}/activate"),
+    ]));
+    assert!(ok, "api PUT: {err}");
+    assert_eq!(json(&out)["body"]["userInfo"]["isActive"], true);
+    let (ok, out, err) = run(admin.cli().args([
+        "--output",
+        "json",
+        "api",
+        "put",
+        &format!("/auth/service-accounts/{id}"),
+        "--data",
+        r#"{"externalId":"from-api"}"#,
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["body"]["userInfo"]["externalId"], "from-api");
+    let (ok, _, err) = run(admin.cli().args([
+        "api",
+        "PUT",
+        &format!("/auth/service-accounts/{id}"),
+        "--data",
+        "{not json",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("--data"), "{err}");
+
+    let (ok, _, err) = run(admin.cli().args(["service-account", "archive", &id]));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(admin.cli().args(["service-account", "get", &id]));
+    assert!(!ok);
+    assert!(err.contains("404"), "{err}");
+}

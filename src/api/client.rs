@@ -1,5 +1,6 @@
 //! [`DfnsClient`]: one API, one token, an optional signer, one connection pool.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,9 @@ use super::endpoints::{user_action_rule, UserActionRule};
 use super::error::ApiError;
 use super::jwt::TokenClaims;
 use super::outcome::{ApiResponse, Outcome};
+use super::retry::{
+    classify, is_safe_method, Budget, Check, Counters, Failure, RetryPolicy, RetryStats, Settled,
+};
 use super::service_accounts::ServiceAccounts;
 use super::target::RequestTarget;
 use super::transport::{RawResponse, Transport};
@@ -26,12 +30,17 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit for a whole request, response body included.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A Dfns API client. Cheap to clone; clones share the connection pool.
+/// A Dfns API client. Cheap to clone; clones share the connection pool and retry counters.
+///
+/// Calls are retried according to its [`RetryPolicy`]; see [`super::retry`] for which
+/// failures are retried and when a mutation is reconciled instead of being sent again.
 #[derive(Clone)]
 pub struct DfnsClient {
     transport: Transport,
     signer: Option<Arc<dyn Signer>>,
     audit: Option<Arc<AuditLog>>,
+    retry: Arc<RetryPolicy>,
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for DfnsClient {
@@ -40,6 +49,7 @@ impl std::fmt::Debug for DfnsClient {
             .field("api_url", self.transport.base())
             .field("token", self.transport.token())
             .field("signer", &self.signer)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -54,6 +64,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     user_agent: String,
+    retry: RetryPolicy,
 }
 
 impl ClientBuilder {
@@ -87,6 +98,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How calls are retried (default [`RetryPolicy::default`]: 6 attempts, 100 ms base
+    /// backoff doubling up to 5 s, full jitter, 60 s deadline; `Retry-After` up to 30 s).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// Append a product token to the `User-Agent`, e.g. `my-service/1.2`.
     pub fn user_agent_suffix(mut self, suffix: &str) -> Self {
         self.user_agent = format!("{USER_AGENT} {suffix}");
@@ -100,17 +118,24 @@ impl ClientBuilder {
                 "timeouts must be greater than zero".into(),
             ));
         }
+        self.retry
+            .validate()
+            .map_err(|e| ApiError::Config(format!("invalid retry policy: {e}")))?;
+        let counters = Arc::new(Counters::default());
         let transport = Transport::new(
             self.api_url,
             self.token,
             &self.user_agent,
             self.connect_timeout,
             self.request_timeout,
+            counters.clone(),
         )?;
         Ok(DfnsClient {
             transport,
             signer: self.signer,
             audit: self.audit,
+            retry: Arc::new(self.retry),
+            counters,
         })
     }
 }
@@ -126,7 +151,18 @@ impl DfnsClient {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             user_agent: USER_AGENT.to_owned(),
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Retry counters of this client and its clones so far.
+    pub fn retry_stats(&self) -> RetryStats {
+        self.counters.snapshot()
     }
 
     /// The API base URL.
@@ -163,6 +199,13 @@ impl DfnsClient {
     ///
     /// `path_with_query` starts with `/` (e.g. `/wallets?limit=10`). `body` is sent byte for
     /// byte as given (`RequestBody::raw`) or as compact JSON (`RequestBody::from(value)`).
+    ///
+    /// Retries: a read (GET) is retried after any retryable failure. Any other method is
+    /// retried only when it certainly had no effect (not sent, or refused with 429/503), each
+    /// time with a fresh user action; when it may have been carried out (timeout or lost
+    /// connection after sending, 500/502/504) the call ends with [`ApiError::OutcomeUnknown`],
+    /// since this client cannot check an arbitrary endpoint. The typed calls
+    /// ([`Self::service_accounts`]) check and continue instead.
     pub async fn call(
         &self,
         method: Method,
@@ -179,6 +222,8 @@ impl DfnsClient {
     }
 
     /// Delegated flow, step 1: get a challenge for a request to be signed elsewhere.
+    ///
+    /// Retried like a read: a challenge that is issued but never used changes nothing.
     pub async fn init_user_action(
         &self,
         method: &Method,
@@ -187,10 +232,18 @@ impl DfnsClient {
     ) -> Result<UserActionChallenge, ApiError> {
         let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
         let payload = body.map_or("", RequestBody::as_str);
-        user_action::init(&self.transport, method, target.path(), payload).await
+        let init = RequestTarget::from_parts(user_action::INIT_PATH.to_owned(), None);
+        let transport = &self.transport;
+        let path = target.path();
+        self.retrying(&Method::POST, &init, true, move || {
+            user_action::init(transport, method, path, payload)
+        })
+        .await
     }
 
     /// Delegated flow, step 2: trade a `firstFactor` for a one-time user-action token.
+    ///
+    /// Sent once: the challenge is single use, so a lost answer cannot be asked for again.
     pub async fn complete_user_action(
         &self,
         challenge_identifier: &str,
@@ -201,7 +254,8 @@ impl DfnsClient {
 
     /// Delegated flow, step 3: send a request with a token from [`Self::complete_user_action`].
     ///
-    /// `body` must be the one whose payload was signed in [`Self::init_user_action`].
+    /// `body` must be the one whose payload was signed in [`Self::init_user_action`]. Sent
+    /// once: the token is single use.
     pub async fn call_with_user_action(
         &self,
         method: Method,
@@ -222,8 +276,9 @@ impl DfnsClient {
         }))
     }
 
-    /// Send one request, running the user-action flow first when the endpoint needs it.
-    pub(crate) async fn execute(
+    /// One attempt: the user-action flow when the endpoint needs it (fresh challenge, fresh
+    /// signature, fresh token), then the request.
+    async fn attempt(
         &self,
         method: &Method,
         target: &RequestTarget,
@@ -255,28 +310,203 @@ impl DfnsClient {
         self.transport.classify(method, target, resp)
     }
 
-    /// Send a read and decode its body.
+    /// Run `attempt` until it succeeds or fails for good. A failure that may have left the
+    /// request carried out ([`Failure::Unknown`]) is retried only when `resend_unknown`;
+    /// otherwise the call ends with [`ApiError::OutcomeUnknown`].
+    async fn retrying<T, F, Fut>(
+        &self,
+        method: &Method,
+        target: &RequestTarget,
+        resend_unknown: bool,
+        mut attempt: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut budget = Budget::new(&self.retry, &self.counters, method, target.path());
+        let result = loop {
+            budget.begin_attempt();
+            let err = match attempt().await {
+                Ok(v) => break Ok(v),
+                Err(e) => e,
+            };
+            match classify(&err) {
+                Failure::Final => break Err(err),
+                Failure::Unknown { .. } if !resend_unknown => {
+                    break Err(ApiError::OutcomeUnknown {
+                        method: method.clone(),
+                        target: target.to_string(),
+                        attempts: budget.attempts(),
+                        source: Box::new(err),
+                        check: None,
+                    })
+                }
+                Failure::Unknown { .. } | Failure::NotApplied { .. } => {
+                    if let Err(why) = budget.pause(&err).await {
+                        break Err(budget.exhausted(err, why));
+                    }
+                }
+            }
+        };
+        self.counted(result)
+    }
+
+    /// Send a request with retries (see [`Self::call`] for the rules).
+    pub(crate) async fn execute(
+        &self,
+        method: &Method,
+        target: &RequestTarget,
+        body: Option<&RequestBody>,
+    ) -> Result<Outcome<RawResponse>, ApiError> {
+        self.retrying(method, target, is_safe_method(method), move || {
+            self.attempt(method, target, body)
+        })
+        .await
+    }
+
+    /// Send a read (retried) and decode its body.
     pub(crate) async fn read<T: serde::de::DeserializeOwned>(
         &self,
         target: &RequestTarget,
     ) -> Result<T, ApiError> {
-        let resp = self
-            .transport
-            .send_expect_done(&Method::GET, target, None)
-            .await?;
-        resp.decode(&Method::GET, target)
+        match self.execute(&Method::GET, target, None).await? {
+            Outcome::Done(resp) => resp.decode(&Method::GET, target),
+            Outcome::PendingApproval(v) => Err(ApiError::UnexpectedResponse {
+                method: Method::GET,
+                target: target.to_string(),
+                status: 202,
+                reason: "a policy approval is pending for a call that should not need one".into(),
+                body: super::error::RawBody(v.to_string()),
+            }),
+        }
     }
 
-    /// Send a (possibly signed) mutation and decode its body unless approval is pending.
-    pub(crate) async fn mutate<T: serde::de::DeserializeOwned>(
+    /// Send a (possibly signed) mutation with retries and reconciliation.
+    ///
+    /// - Not carried out for sure (not sent, 429, 503, the user-action flow failed): sent
+    ///   again after a backoff, with a fresh user action.
+    /// - Maybe carried out (timeout or lost connection after sending, 500/502/504): after the
+    ///   backoff, `check` reads the resource. [`Check::Applied`] ends the call with
+    ///   [`Settled::Reconciled`]; [`Check::NotApplied`] sends it again; a failed check ends it
+    ///   with [`ApiError::OutcomeUnknown`].
+    /// - A definite refusal (e.g. 409, 404) after an attempt was in doubt is checked too: an
+    ///   earlier attempt may have made the change the refusal is about.
+    pub(crate) async fn mutate_reconciled<T, F, Fut>(
         &self,
         method: Method,
         target: &RequestTarget,
         body: Option<&RequestBody>,
-    ) -> Result<Outcome<T>, ApiError> {
-        match self.execute(&method, target, body).await? {
-            Outcome::Done(resp) => Ok(Outcome::Done(resp.decode(&method, target)?)),
-            Outcome::PendingApproval(v) => Ok(Outcome::PendingApproval(v)),
+        mut check: F,
+    ) -> Result<Settled<T>, ApiError>
+    where
+        T: serde::de::DeserializeOwned,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Check<T>, ApiError>>,
+    {
+        let mut budget = Budget::new(&self.retry, &self.counters, &method, target.path());
+        // The last attempt that may have been carried out, if any.
+        let mut doubt: Option<ApiError> = None;
+        let result = loop {
+            budget.begin_attempt();
+            let err = match self.attempt(&method, target, body).await {
+                Ok(Outcome::Done(resp)) => {
+                    break resp
+                        .decode(&method, target)
+                        .map(|v| Settled::Answered(Outcome::Done(v)))
+                }
+                Ok(Outcome::PendingApproval(v)) => {
+                    break Ok(Settled::Answered(Outcome::PendingApproval(v)))
+                }
+                Err(e) => e,
+            };
+            match classify(&err) {
+                Failure::NotApplied { .. } => {
+                    if let Err(why) = budget.pause(&err).await {
+                        break Err(budget.exhausted(err, why));
+                    }
+                }
+                Failure::Final => {
+                    let Some(cause) = doubt.take() else {
+                        break Err(err);
+                    };
+                    break match self.check(&mut check, &method, target).await {
+                        Ok(Check::Applied(value)) => Ok(Settled::Reconciled { value, cause }),
+                        Ok(Check::NotApplied) => Err(err),
+                        Err(c) => Err(self.unknown(&method, target, &budget, cause, c)),
+                    };
+                }
+                Failure::Unknown { .. } => {
+                    // Wait first: a request still in flight gets time to land before the check.
+                    let pause = budget.pause(&err).await;
+                    match self.check(&mut check, &method, target).await {
+                        Ok(Check::Applied(value)) => {
+                            break Ok(Settled::Reconciled { value, cause: err })
+                        }
+                        Ok(Check::NotApplied) => {}
+                        Err(c) => break Err(self.unknown(&method, target, &budget, err, c)),
+                    }
+                    if let Err(why) = pause {
+                        break Err(budget.exhausted(err, why));
+                    }
+                    doubt = Some(err);
+                }
+            }
+        };
+        self.counted(result)
+    }
+
+    /// Run a reconciliation check and count it.
+    async fn check<T, F, Fut>(
+        &self,
+        check: &mut F,
+        method: &Method,
+        target: &RequestTarget,
+    ) -> Result<Check<T>, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Check<T>, ApiError>>,
+    {
+        let checked = check().await;
+        let applied = matches!(checked, Ok(Check::Applied(_)));
+        self.counters.reconciliation(applied);
+        tracing::warn!(
+            %method,
+            path = target.path(),
+            applied,
+            check_failed = checked.is_err(),
+            "dfns api mutation outcome was unknown; checked the resource"
+        );
+        checked
+    }
+
+    fn unknown(
+        &self,
+        method: &Method,
+        target: &RequestTarget,
+        budget: &Budget<'_>,
+        source: ApiError,
+        check: ApiError,
+    ) -> ApiError {
+        ApiError::OutcomeUnknown {
+            method: method.clone(),
+            target: target.to_string(),
+            attempts: budget.attempts(),
+            source: Box::new(source),
+            check: Some(Box::new(check)),
         }
+    }
+
+    /// Count how a call ended, then return its result.
+    fn counted<T>(&self, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(e) = &result {
+            self.counters.ended_with(e);
+        }
+        result
+    }
+
+    /// Count a create that was carried out but whose token was lost.
+    pub(crate) fn count_token_lost(&self, err: &ApiError) {
+        self.counters.ended_with(err);
     }
 }

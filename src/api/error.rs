@@ -28,6 +28,8 @@ pub struct HttpError {
     pub request_id: Option<String>,
     /// Extra diagnostics the client adds, e.g. "the token expired on DATE".
     pub hint: Option<String>,
+    /// How long the server asked to wait (`Retry-After`), measured when the answer came.
+    pub retry_after: Option<Duration>,
 }
 
 impl HttpError {
@@ -42,6 +44,7 @@ impl HttpError {
             message,
             request_id: None,
             hint: None,
+            retry_after: None,
         }
     }
 
@@ -93,6 +96,9 @@ impl fmt::Display for HttpError {
             (Some(e), None) => write!(f, " (error id {e})")?,
             (None, Some(r)) => write!(f, " (request id {r})")?,
             (None, None) => {}
+        }
+        if let Some(r) = self.retry_after {
+            write!(f, " (Retry-After {}s)", r.as_secs())?;
         }
         write!(f, "; {}", self.advice())?;
         if let Some(h) = &self.hint {
@@ -199,6 +205,60 @@ pub enum ApiError {
     /// The client could not be configured.
     #[error("cannot configure the Dfns API client: {0}")]
     Config(String),
+    /// A mutation may or may not have been carried out (the request was sent, no answer came
+    /// back, and the client has no way to check), so it was not sent again.
+    #[error(
+        "OUTCOME UNKNOWN: {method} {target} may or may not have been carried out: {source}{}; \
+         it was not sent again: check the resource before retrying",
+        check.as_ref().map(|c| format!(" (checking its state failed too: {c})")).unwrap_or_default()
+    )]
+    OutcomeUnknown {
+        /// The request's method.
+        method: Method,
+        /// The request's path and query.
+        target: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What happened to the last attempt.
+        source: Box<ApiError>,
+        /// Why reconciliation could not decide, when it was tried.
+        check: Option<Box<ApiError>>,
+    },
+    /// A service-account create was carried out but its response, the only copy of the new
+    /// account's access token, was lost. The account exists; its token cannot be recovered.
+    #[error(
+        "SERVICE ACCOUNT CREATED BUT ITS TOKEN WAS LOST: {name:?} exists (id {account_id}, found \
+         by {matched_by} after the create's response was lost: {cause}); Dfns returns the access \
+         token only in the create response, so it cannot be recovered: archive the account \
+         (`dfns-hsm service-account archive {account_id}`) and create it again"
+    )]
+    CreatedTokenLost {
+        /// The id (`us-...`) of the account that was created.
+        account_id: String,
+        /// Its name.
+        name: String,
+        /// How it was identified: `name and externalId`, or `name` alone.
+        matched_by: &'static str,
+        /// What happened to the attempt whose response was lost.
+        cause: Box<ApiError>,
+    },
+    /// Every allowed attempt failed with a retryable error.
+    #[error("{method} {target} failed after {attempts} attempts in {:.1}s ({reason}); last \
+             error: {last}", elapsed.as_secs_f32())]
+    RetriesExhausted {
+        /// The request's method.
+        method: Method,
+        /// The request's path.
+        target: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time from the first attempt to giving up.
+        elapsed: Duration,
+        /// Why no further attempt was made.
+        reason: crate::api::retry::GiveUpReason,
+        /// The last attempt's error.
+        last: Box<ApiError>,
+    },
 }
 
 impl ApiError {
@@ -207,6 +267,7 @@ impl ApiError {
         match self {
             ApiError::Http(e) => Some(e),
             ApiError::UserAction { source, .. } => source.http(),
+            ApiError::RetriesExhausted { last, .. } => last.http(),
             _ => None,
         }
     }
@@ -221,6 +282,7 @@ impl ApiError {
         match self {
             ApiError::Timeout { .. } => true,
             ApiError::UserAction { source, .. } => source.is_timeout(),
+            ApiError::RetriesExhausted { last, .. } => last.is_timeout(),
             _ => false,
         }
     }
@@ -230,7 +292,22 @@ impl ApiError {
         match self {
             ApiError::Transport { .. } => true,
             ApiError::UserAction { source, .. } => source.is_transport(),
+            ApiError::RetriesExhausted { last, .. } => last.is_transport(),
             _ => false,
+        }
+    }
+
+    /// Whether a mutation may or may not have been carried out ([`ApiError::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, ApiError::OutcomeUnknown { .. })
+    }
+
+    /// The id of a service account that was created but whose token was lost
+    /// ([`ApiError::CreatedTokenLost`]).
+    pub fn created_without_token(&self) -> Option<&str> {
+        match self {
+            ApiError::CreatedTokenLost { account_id, .. } => Some(account_id),
+            _ => None,
         }
     }
 }

@@ -34,8 +34,14 @@
 //!   this way; a forced deactivate sends `{"force":true}`;
 //! - `userActionHttpPath` is the request path without its query string;
 //! - which endpoints need a user action comes from [`endpoints`], a table taken from the spec;
-//! - each user-action token is used once: a retried mutation needs a fresh challenge. This
-//!   client never retries.
+//! - each user-action token is used once: every attempt of a signed call runs the whole flow
+//!   again (fresh challenge, fresh signature, fresh token);
+//! - retries ([`retry`]): reads are retried after timeouts, lost connections, 429 and 5xx;
+//!   a mutation is sent again only when it certainly had no effect (not sent, 429, 503). When
+//!   it may have been carried out (timeout or lost connection after sending, 500/502/504),
+//!   the typed service-account calls read the account to decide, and a generic
+//!   [`DfnsClient::call`] stops with [`ApiError::OutcomeUnknown`]. A create whose answer
+//!   was lost ends with [`ApiError::CreatedTokenLost`]: the account exists, its token is gone.
 //! - HTTP 202 is [`Outcome::PendingApproval`], not an error.
 
 mod auth_token;
@@ -46,6 +52,7 @@ pub mod endpoints;
 mod error;
 mod jwt;
 mod outcome;
+pub mod retry;
 mod service_accounts;
 mod target;
 mod transport;
@@ -66,6 +73,7 @@ pub use error::{parse_error_body, ApiError, HttpError, RawBody};
 pub use jwt::{format_unix_time, AppMetadata, TokenClaims, APP_METADATA_CLAIM};
 pub use outcome::{ApiResponse, Outcome};
 pub use reqwest::Method;
+pub use retry::{classify, parse_retry_after, Failure, GiveUpReason, RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;
 pub use target::RequestTarget;
 pub use transport::USER_ACTION_HEADER;

@@ -3,6 +3,19 @@
 //! Reads return the value; mutations return an [`Outcome`], since a Dfns policy may hold them
 //! for approval (HTTP 202). Bodies follow the module's empty-body rule: activate, archive and
 //! an unforced deactivate send no body and sign the payload `""`.
+//!
+//! Reconciliation: when a mutation may have been carried out but no answer came back (see
+//! [`super::retry`]), the call reads the account before deciding to send it again:
+//!
+//! | call | in effect when |
+//! |---|---|
+//! | create | the list holds an account with the requested `name` (and `externalId`, when both sides have one): the call then fails with [`ApiError::CreatedTokenLost`], since the token is gone |
+//! | update | `get` shows the requested `name` and `externalId` |
+//! | activate / deactivate | `get` shows `isActive` true / false |
+//! | archive | `get` answers 404 |
+//!
+//! Dfns has no idempotency key for these endpoints; the unique name is what keeps a create
+//! from happening twice (a second one would get 409, which is then reconciled the same way).
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Method;
@@ -11,6 +24,7 @@ use super::body::RequestBody;
 use super::client::DfnsClient;
 use super::error::ApiError;
 use super::outcome::Outcome;
+use super::retry::{Check, Settled};
 use super::target::RequestTarget;
 use super::types::{
     CreateServiceAccount, ServiceAccount, ServiceAccountList, UpdateServiceAccount,
@@ -48,6 +62,10 @@ impl<'a> ServiceAccounts<'a> {
 
     /// `POST /auth/service-accounts` (user action). The response holds the new account's only
     /// copy of its token: see [`ServiceAccount::access_token`].
+    ///
+    /// If the account was created but the answer was lost, the call fails with
+    /// [`ApiError::CreatedTokenLost`] naming the account: it exists, but without its token it
+    /// is useless; archive it and create it again. It is never created twice.
     pub async fn create(
         &self,
         request: &CreateServiceAccount,
@@ -63,9 +81,37 @@ impl<'a> ServiceAccounts<'a> {
             ));
         }
         let body = RequestBody::json(request).map_err(ApiError::InvalidRequest)?;
-        self.client
-            .mutate(Method::POST, &target(BASE.to_owned(), None), Some(&body))
-            .await
+        let this = *self;
+        let settled = self
+            .client
+            .mutate_reconciled(
+                Method::POST,
+                &target(BASE.to_owned(), None),
+                Some(&body),
+                move || this.find_created(request),
+            )
+            .await?;
+        match settled {
+            Settled::Answered(outcome) => Ok(outcome),
+            Settled::Reconciled { value, cause } => {
+                let matched_by = match (&request.external_id, value.external_id()) {
+                    (Some(want), Some(have)) if want == have => "name and externalId",
+                    _ => "name",
+                };
+                let err = ApiError::CreatedTokenLost {
+                    account_id: value.id().to_owned(),
+                    name: request.name.clone(),
+                    matched_by,
+                    cause: Box::new(cause),
+                };
+                tracing::error!(
+                    service_account = value.id(),
+                    "service account created but its token was lost with the response"
+                );
+                self.client.count_token_lost(&err);
+                Err(err)
+            }
+        }
     }
 
     /// `PUT /auth/service-accounts/{serviceAccountId}` (user action).
@@ -75,16 +121,32 @@ impl<'a> ServiceAccounts<'a> {
         request: &UpdateServiceAccount,
     ) -> Result<Outcome<ServiceAccount>, ApiError> {
         let body = RequestBody::json(request).map_err(ApiError::InvalidRequest)?;
-        self.client
-            .mutate(Method::PUT, &account(id, "", None)?, Some(&body))
-            .await
+        let this = *self;
+        let settled = self
+            .client
+            .mutate_reconciled(
+                Method::PUT,
+                &account(id, "", None)?,
+                Some(&body),
+                move || this.check_updated(id, request),
+            )
+            .await?;
+        Ok(settled_outcome(settled))
     }
 
     /// `PUT /auth/service-accounts/{serviceAccountId}/activate` (user action, no body).
     pub async fn activate(&self, id: &str) -> Result<Outcome<ServiceAccount>, ApiError> {
-        self.client
-            .mutate(Method::PUT, &account(id, "/activate", None)?, None)
-            .await
+        let this = *self;
+        let settled = self
+            .client
+            .mutate_reconciled(
+                Method::PUT,
+                &account(id, "/activate", None)?,
+                None,
+                move || this.check_active(id, true),
+            )
+            .await?;
+        Ok(settled_outcome(settled))
     }
 
     /// `PUT /auth/service-accounts/{serviceAccountId}/deactivate` (user action).
@@ -97,28 +159,114 @@ impl<'a> ServiceAccounts<'a> {
         force: bool,
     ) -> Result<Outcome<ServiceAccount>, ApiError> {
         let body = force.then(|| RequestBody::from(serde_json::json!({ "force": true })));
-        self.client
-            .mutate(
+        let this = *self;
+        let settled = self
+            .client
+            .mutate_reconciled(
                 Method::PUT,
                 &account(id, "/deactivate", None)?,
                 body.as_ref(),
+                move || this.check_active(id, false),
             )
-            .await
+            .await?;
+        Ok(settled_outcome(settled))
     }
 
     /// `DELETE /auth/service-accounts/{serviceAccountId}` (user action, no body): archive.
     ///
     /// `force` adds `?force=true` (bypasses the policy approver check); the signed path never
     /// includes the query.
+    ///
+    /// The result is the account's final state as Dfns returns it. When the answer was lost
+    /// and a check found the account gone, there is nothing left to read: the result then
+    /// holds only the id and `isActive: false`.
     pub async fn archive(
         &self,
         id: &str,
         force: bool,
     ) -> Result<Outcome<ServiceAccount>, ApiError> {
         let query = force.then(|| "force=true".to_owned());
-        self.client
-            .mutate(Method::DELETE, &account(id, "", query)?, None)
-            .await
+        let this = *self;
+        let settled = self
+            .client
+            .mutate_reconciled(Method::DELETE, &account(id, "", query)?, None, move || {
+                this.check_archived(id)
+            })
+            .await?;
+        Ok(settled_outcome(settled))
+    }
+
+    /// Reconcile a create: an account with the requested name (and externalId, when both
+    /// sides carry one) means the create was carried out.
+    async fn find_created(
+        self,
+        request: &CreateServiceAccount,
+    ) -> Result<Check<ServiceAccount>, ApiError> {
+        let list = self.list().await?;
+        let found = list.items.into_iter().find(|a| {
+            a.user_info.name == request.name
+                && match (&request.external_id, a.external_id()) {
+                    (Some(want), Some(have)) => want == have,
+                    _ => true,
+                }
+        });
+        Ok(found.map_or(Check::NotApplied, Check::Applied))
+    }
+
+    /// Reconcile an update: the account shows every requested field.
+    async fn check_updated(
+        self,
+        id: &str,
+        request: &UpdateServiceAccount,
+    ) -> Result<Check<ServiceAccount>, ApiError> {
+        let now = self.get(id).await?;
+        let name_ok = request
+            .name
+            .as_ref()
+            .map_or(true, |n| *n == now.user_info.name);
+        // A server that does not show externalId cannot confirm it: send again (an update
+        // with the same fields changes nothing more).
+        let ext_ok = request
+            .external_id
+            .as_deref()
+            .map_or(true, |e| now.external_id() == Some(e));
+        Ok(if name_ok && ext_ok {
+            Check::Applied(now)
+        } else {
+            Check::NotApplied
+        })
+    }
+
+    /// Reconcile activate / deactivate: `isActive` is as requested.
+    async fn check_active(self, id: &str, active: bool) -> Result<Check<ServiceAccount>, ApiError> {
+        let now = self.get(id).await?;
+        Ok(if now.user_info.is_active == active {
+            Check::Applied(now)
+        } else {
+            Check::NotApplied
+        })
+    }
+
+    /// Reconcile an archive: the account is gone (404).
+    async fn check_archived(self, id: &str) -> Result<Check<ServiceAccount>, ApiError> {
+        match self.get(id).await {
+            Ok(_) => Ok(Check::NotApplied),
+            Err(e) if e.status() == Some(404) => {
+                let gone = serde_json::json!({ "userInfo": { "userId": id, "isActive": false } });
+                serde_json::from_value(gone)
+                    .map(Check::Applied)
+                    .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A reconciled update/activate/deactivate/archive is done: its result is the checked state.
+fn settled_outcome(settled: Settled<ServiceAccount>) -> Outcome<ServiceAccount> {
+    match settled {
+        Settled::Answered(outcome) => outcome,
+        Settled::Reconciled { value, .. } => Outcome::Done(value),
     }
 }
 

@@ -5,6 +5,7 @@
 //! `User-Agent`; `Content-Type: application/json` only when there is a body. Redirects are not
 //! followed, so the token and a signed request never go anywhere but the configured API.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -17,6 +18,7 @@ use super::body::RequestBody;
 use super::error::{ApiError, HttpError, RawBody};
 use super::jwt::format_unix_time;
 use super::outcome::Outcome;
+use super::retry::{parse_retry_after, Counters};
 use super::target::RequestTarget;
 use super::user_action::UserActionToken;
 
@@ -31,6 +33,8 @@ pub(crate) struct RawResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub request_id: Option<String>,
+    /// `Retry-After`, as a wait from the moment the response arrived.
+    pub retry_after: Option<Duration>,
 }
 
 impl RawResponse {
@@ -67,6 +71,7 @@ pub(crate) struct Transport {
     token: AuthToken,
     connect_timeout: Duration,
     request_timeout: Duration,
+    counters: Arc<Counters>,
 }
 
 impl Transport {
@@ -76,6 +81,7 @@ impl Transport {
         user_agent: &str,
         connect_timeout: Duration,
         request_timeout: Duration,
+        counters: Arc<Counters>,
     ) -> Result<Self, ApiError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -94,6 +100,7 @@ impl Transport {
             token,
             connect_timeout,
             request_timeout,
+            counters,
         })
     }
 
@@ -139,6 +146,7 @@ impl Transport {
         }
 
         let started = Instant::now();
+        self.counters.request();
         let mut resp = req
             .send()
             .await
@@ -149,6 +157,11 @@ impl Transport {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let mut bytes = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -178,6 +191,7 @@ impl Transport {
             status,
             body: bytes,
             request_id,
+            retry_after,
         })
     }
 
@@ -219,6 +233,7 @@ impl Transport {
         let mut e =
             HttpError::from_body(resp.status, method.clone(), target.to_string(), &resp.body);
         e.request_id = resp.request_id.clone();
+        e.retry_after = resp.retry_after;
         if resp.status == 401 {
             e.hint = self.token_hint();
         }

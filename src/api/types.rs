@@ -81,6 +81,16 @@ impl ServiceAccount {
             .find_map(|t| t.access_token.as_ref())
     }
 
+    /// The account's `externalId`, where the server shows one (`userInfo.externalId`, or a
+    /// top-level `externalId`).
+    pub fn external_id(&self) -> Option<&str> {
+        self.user_info
+            .extra
+            .get("externalId")
+            .or_else(|| self.extra.get("externalId"))
+            .and_then(Value::as_str)
+    }
+
     /// The Key credential id to sign user actions with (the first non-empty `credId`).
     pub fn cred_id(&self) -> Option<&str> {
         self.access_tokens

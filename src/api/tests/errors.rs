@@ -134,8 +134,10 @@ async fn an_undecodable_success_keeps_the_raw_body() {
 #[tokio::test]
 async fn a_slow_server_is_a_timeout_not_a_transport_error() {
     let (base, seen) = serve(vec![Reply::Stall(Duration::from_secs(2))]).await;
+    // One attempt: this is about how a single timeout is reported (retries are in retries.rs).
     let c = DfnsClient::builder(ApiUrl::parse(&base).expect("url"), token())
         .request_timeout(Duration::from_millis(300))
+        .retry_policy(crate::api::RetryPolicy::disabled())
         .build()
         .expect("client");
     let e = c.service_accounts().list().await.expect_err("timeout");

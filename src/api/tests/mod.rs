@@ -4,6 +4,7 @@
 
 mod errors;
 mod responder;
+mod retries;
 mod signed_calls;
 
 use std::sync::Arc;

@@ -49,6 +49,8 @@ pub enum Reply {
     WithHeaders(u16, Vec<(&'static str, &'static str)>, String),
     /// Read the request, then say nothing for this long and close.
     Stall(Duration),
+    /// Read the request, then close the connection without a word (a lost response).
+    Close,
 }
 
 pub fn ok(body: impl Into<String>) -> Reply {
@@ -87,6 +89,7 @@ async fn handle_one(mut stream: TcpStream, reply: Reply) -> Option<Recorded> {
             tokio::time::sleep(d).await;
             return Some(recorded);
         }
+        Reply::Close => return Some(recorded),
     };
     let mut head = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",

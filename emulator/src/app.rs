@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::approval::Operation;
 use crate::error::ApiError;
+use crate::faults::Faults;
 use crate::sessions::Sessions;
 use crate::state::{self, State};
 use crate::token::TokenKey;
@@ -35,6 +36,8 @@ pub struct App {
     pub settings: Settings,
     /// Signs and verifies every token.
     pub key: TokenKey,
+    /// Injected faults, their counters and the journal of committed mutations.
+    pub faults: Faults,
     inner: Mutex<Inner>,
 }
 
@@ -48,10 +51,11 @@ pub struct Inner {
 
 impl App {
     /// Assemble the app from loaded state.
-    pub fn new(settings: Settings, key: TokenKey, state: State) -> Self {
+    pub fn new(settings: Settings, key: TokenKey, state: State, faults: Faults) -> Self {
         Self {
             settings,
             key,
+            faults,
             inner: Mutex::new(Inner {
                 state,
                 sessions: Sessions::default(),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::approval::Operation;
+use crate::faults::{DropMode, FaultConfig, RouteFilter};
 
 /// A local Dfns-compatible API server (service accounts + user-action signing) that verifies
 /// user-action signatures for real. Loopback only unless --allow-non-loopback is given.
@@ -66,6 +67,79 @@ pub struct Args {
     /// Deactivate with body {"force":true} and archive with ?force=true bypass the approval.
     #[arg(long = "approval-required", value_name = "OP")]
     pub approval_required: Vec<Operation>,
+
+    /// Fault injection: answer this fraction (0 to 1) of requests with an error status
+    /// (--fail-status) BEFORE doing anything, e.g. 0.2. About half of the 429 and 503 answers
+    /// carry a Retry-After (--fail-retry-after), as seconds or as an HTTP date.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "FRACTION",
+        help_heading = "Fault injection"
+    )]
+    pub fail_rate: f64,
+
+    /// Status of an injected refusal; repeatable (one of 429, 500, 502, 503, 504; picked
+    /// uniformly). Default: 429, 500 and 503.
+    #[arg(
+        long = "fail-status",
+        value_name = "CODE",
+        help_heading = "Fault injection"
+    )]
+    pub fail_status: Vec<u16>,
+
+    /// Retry-After seconds sent with injected 429/503 answers (0 is allowed).
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "SECS",
+        help_heading = "Fault injection"
+    )]
+    pub fail_retry_after: u64,
+
+    /// Restrict injected refusals to requests matching "[METHOD ]PATH_PREFIX", e.g.
+    /// "POST /auth/service-accounts" or "/auth/action"; repeatable. Default: every endpoint.
+    #[arg(
+        long = "fail-route",
+        value_name = "ROUTE",
+        help_heading = "Fault injection"
+    )]
+    pub fail_route: Vec<RouteFilter>,
+
+    /// Fault injection: handle this fraction (0 to 1) of requests IN FULL (mutations are
+    /// committed) and then lose the response (--drop-response-mode).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "FRACTION",
+        help_heading = "Fault injection"
+    )]
+    pub drop_response_rate: f64,
+
+    /// How a response is lost; repeatable (picked uniformly): `close` (the connection ends
+    /// without a complete answer; default), `500` (a 500 replaces the real answer), `hang`
+    /// (no answer until the client times out; at most 60 s).
+    #[arg(
+        long = "drop-response-mode",
+        value_name = "MODE",
+        help_heading = "Fault injection"
+    )]
+    pub drop_response_mode: Vec<DropMode>,
+
+    /// Restrict lost responses to requests matching "[METHOD ]PATH_PREFIX"; repeatable.
+    /// Default: every endpoint.
+    #[arg(
+        long = "drop-response-route",
+        value_name = "ROUTE",
+        help_heading = "Fault injection"
+    )]
+    pub drop_response_route: Vec<RouteFilter>,
+
+    /// Seed of the fault choices, for reproducible runs (a client sending the same requests in
+    /// the same order meets the same faults). Default: random, logged at start and served at
+    /// GET /_emulator/stats.
+    #[arg(long, value_name = "N", help_heading = "Fault injection")]
+    pub fail_seed: Option<u64>,
 }
 
 impl Args {
@@ -80,6 +154,20 @@ impl Args {
         if !(1..=730).contains(&self.default_days_valid) {
             return Err("--default-days-valid must be between 1 and 730".into());
         }
-        Ok(())
+        self.faults().validate()
+    }
+
+    /// The fault-injection options.
+    pub fn faults(&self) -> FaultConfig {
+        FaultConfig {
+            fail_rate: self.fail_rate,
+            fail_statuses: self.fail_status.clone(),
+            retry_after_secs: self.fail_retry_after,
+            fail_routes: self.fail_route.clone(),
+            drop_rate: self.drop_response_rate,
+            drop_modes: self.drop_response_mode.clone(),
+            drop_routes: self.drop_response_route.clone(),
+            seed: self.fail_seed,
+        }
     }
 }

@@ -12,6 +12,7 @@ mod bootstrap;
 mod cli;
 mod clock;
 mod error;
+mod faults;
 mod files;
 mod ids;
 mod public_key;

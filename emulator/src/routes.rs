@@ -2,16 +2,18 @@
 
 use std::time::Instant;
 
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use axum::Router;
+use axum::{Json, Router};
 
 use crate::app::AppState;
 use crate::body::MAX_BODY_BYTES;
 use crate::error::ApiError;
+use crate::faults;
 use crate::ids;
 use crate::service_accounts;
 use crate::user_action;
@@ -39,11 +41,19 @@ pub fn router(app: AppState) -> Router {
             "/auth/service-accounts/{id}/deactivate",
             put(service_accounts::deactivate),
         )
+        .route("/_emulator/stats", get(emulator_stats))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(app.clone(), faults::inject))
         .layer(middleware::from_fn(log_request))
         .with_state(app)
+}
+
+/// `GET /_emulator/stats`: fault counters and the journal of committed mutations. Not a Dfns
+/// endpoint; needs no token (the emulator listens on loopback) and never fails.
+async fn emulator_stats(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(app.faults.stats())
 }
 
 async fn unknown_route(req: Request) -> ApiError {

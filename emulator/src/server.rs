@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::app::{App, Settings};
 use crate::bootstrap::{self, BootstrapOptions, READY_FILE};
 use crate::cli::Args;
+use crate::faults::Faults;
 use crate::files;
 use crate::routes;
 
@@ -30,7 +31,16 @@ pub async fn run(args: Args) -> Result<(), String> {
         default_days_valid: args.default_days_valid,
         approval_required: args.approval_required.clone(),
     };
-    let app = Arc::new(App::new(settings, key, state));
+    let faults = Faults::new(args.faults());
+    if faults.active() {
+        tracing::warn!(
+            fail_rate = args.fail_rate,
+            drop_response_rate = args.drop_response_rate,
+            seed = faults.seed(),
+            "fault injection is on"
+        );
+    }
+    let app = Arc::new(App::new(settings, key, state, faults));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

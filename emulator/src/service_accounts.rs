@@ -246,6 +246,8 @@ pub async fn create(
         inner.state.users.pop();
         return Err(e);
     }
+    app.faults
+        .committed(Operation::Create.kind(), &user.user_id, &user.name);
     tracing::info!(service_account = %user.user_id, alg = key.algorithm(), "service account created");
     Ok(Json(view(&inner.state, &user, Some(&token))).into_response())
 }
@@ -263,6 +265,7 @@ struct UpdateBody {
 fn mutate(
     app: &AppState,
     inner: &mut Inner,
+    op: Operation,
     id: &str,
     change: impl FnOnce(&mut User),
 ) -> Result<Value, ApiError> {
@@ -286,6 +289,7 @@ fn mutate(
         .iter()
         .find(|u| u.user_id == id)
         .ok_or_else(|| not_found(id))?;
+    app.faults.committed(op.kind(), id, &user.name);
     Ok(view(&inner.state, user, None))
 }
 
@@ -326,7 +330,7 @@ pub async fn update(
             body_json,
         )));
     }
-    let view = mutate(&app, &mut inner, &id, |u| {
+    let view = mutate(&app, &mut inner, Operation::Update, &id, |u| {
         if let Some(name) = req.name {
             u.name = name.clone();
             u.username = name;
@@ -359,7 +363,9 @@ pub async fn activate(
             json!({}),
         )));
     }
-    let view = mutate(&app, &mut inner, &id, |u| u.is_active = true)?;
+    let view = mutate(&app, &mut inner, Operation::Activate, &id, |u| {
+        u.is_active = true
+    })?;
     Ok(Json(view).into_response())
 }
 
@@ -387,7 +393,9 @@ pub async fn deactivate(
             json!({ "force": false }),
         )));
     }
-    let view = mutate(&app, &mut inner, &id, |u| u.is_active = false)?;
+    let view = mutate(&app, &mut inner, Operation::Deactivate, &id, |u| {
+        u.is_active = false
+    })?;
     tracing::info!(service_account = %id, "service account deactivated");
     Ok(Json(view).into_response())
 }
@@ -430,7 +438,7 @@ pub async fn archive(
             json!({}),
         )));
     }
-    let view = mutate(&app, &mut inner, &id, |u| {
+    let view = mutate(&app, &mut inner, Operation::Archive, &id, |u| {
         u.is_active = false;
         u.archived = true;
     })?;

@@ -340,11 +340,14 @@ impl Faults {
 /// Middleware: refuse before, or lose the answer after, as rolled.
 pub async fn inject(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path.starts_with(EMULATOR_PREFIX) || !app.faults.active() {
+    if path.starts_with(EMULATOR_PREFIX) {
         return next.run(req).await;
     }
     let faults = &app.faults;
     faults.counters.requests.fetch_add(1, Ordering::Relaxed);
+    if !faults.active() {
+        return next.run(req).await;
+    }
     match faults.roll(req.method(), &path) {
         Roll::Pass => next.run(req).await,
         Roll::Refuse {

@@ -256,6 +256,7 @@ async fn without_faults_nothing_is_injected() {
     let s = stats(&emu).await;
     assert_eq!(s["refused"], json!({}));
     assert_eq!(s["dropped"], json!({}));
+    assert_eq!(s["requests"], 20, "stats requests are not counted");
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! | connection lost after sending, body cut short | `Unknown` | retry | reconcile first |
 //! | HTTP 500, 502, 504 (maybe done, then failed) | `Unknown` | retry | reconcile first |
 //! | any failure inside the user-action flow (init, signature exchange) that is not final | `NotApplied` | – | retry (fresh user action) |
-//! | any other status (4xx, 501, ...), signer, config, undecodable 2xx | `Final` | stop | stop (reconcile if an earlier attempt is in doubt) |
+//! | any other status (4xx, 501, ...), signer, config, a request that cannot be built, undecodable 2xx | `Final` | stop | stop (reconcile if an earlier attempt is in doubt) |
 //!
 //! "Reconcile" means: read the resource and decide whether the mutation is already in effect
 //! (see [`ServiceAccounts`](super::ServiceAccounts)); a generic
@@ -200,7 +200,10 @@ pub fn classify(err: &ApiError) -> Failure {
             }
         }
         ApiError::Transport { source, .. } => {
-            if source.is_connect() {
+            if source.is_builder() {
+                // The request could not even be built: nothing was sent, and nothing will be.
+                Failure::Final
+            } else if source.is_connect() {
                 Failure::NotApplied { retry_after: None }
             } else {
                 Failure::Unknown { retry_after: None }

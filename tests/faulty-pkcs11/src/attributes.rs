@@ -64,8 +64,14 @@ pub unsafe fn get_with_raw_ec_point(
     for a in attrs.iter_mut().filter(|a| a.type_ == CKA_EC_POINT) {
         // SAFETY: same session and object as the caller's call, local buffers.
         let rv = match unsafe { read_whole(get, session, object, CKA_EC_POINT) } {
-            // SAFETY: `a` is one of the caller's attributes (see the function's contract).
-            Ok(der) => unsafe { fill(a, unwrap_octet_string(&der)) },
+            Ok(der) => {
+                let raw = unwrap_octet_string(&der);
+                if raw.len() != der.len() {
+                    crate::stats::stats().ec_point_unwrapped();
+                }
+                // SAFETY: `a` is one of the caller's attributes (see the function's contract).
+                unsafe { fill(a, raw) }
+            }
             Err(rv) if is_per_attribute(rv) => {
                 a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
                 rv

@@ -248,10 +248,10 @@ mod tests {
         assert_eq!(c.module, PathBuf::from("/x/real.so"));
         assert_eq!(c.rules.len(), 3);
         let sign: Vec<_> = c.rules.iter().filter(|r| r.func == Func::Sign).collect();
-        assert_eq!(sign[0].trigger, Trigger::Every(7));
+        assert_eq!(sign[0].trigger, Trigger::Every(7, 7));
         assert_eq!(sign[0].rv, CKR_SESSION_HANDLE_INVALID);
         assert_eq!(sign[0].effect, Effect::Close);
-        assert_eq!(sign[1].trigger, Trigger::Every(11));
+        assert_eq!(sign[1].trigger, Trigger::Every(11, 11));
         assert_eq!(sign[1].rv, CKR_DEVICE_ERROR);
         assert_eq!(sign[1].effect, Effect::Finish);
         let init = c
@@ -291,6 +291,7 @@ mod tests {
         for bad in [
             ("FAULTY_SIGN_EVRY", "7:DEVICE_ERROR"),
             ("FAULTY_SIGN_EVERY", "0:DEVICE_ERROR"),
+            ("FAULTY_SIGN_EVERY", "2@3:DEVICE_ERROR"),
             ("FAULTY_SIGN_EVERY", "7:NO_SUCH_CODE"),
             ("FAULTY_SIGN_RATE", "1.5:DEVICE_ERROR"),
             ("FAULTY_SIGN_EVERY", "7:DEVICE_ERROR:explode"),

@@ -41,8 +41,9 @@ impl TriggerKind {
 /// Which operations fail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
-    /// Operations `n`, `2n`, `3n`, ...
-    Every(u64),
+    /// Every `period`-th operation starting at `phase`: `Every(7, 7)` fails 7, 14, 21, ...;
+    /// `Every(2, 1)` fails 1, 3, 5, ... (written `7` and `2@1`).
+    Every(u64, u64),
     /// Exactly these operations.
     Nth(Vec<u64>),
     /// Every operation after the first `n` (a fault that never heals).
@@ -103,8 +104,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Parse `<spec>:<CKR>[:<effect>]`; `<spec>` is a count for EVERY/AFTER, a comma list for
-    /// NTH, a probability in [0, 1] for RATE.
+    /// Parse `<spec>:<CKR>[:<effect>]`; `<spec>` is `N` or `N@FIRST` for EVERY, a count for
+    /// AFTER, a comma list for NTH, a probability in [0, 1] for RATE.
     pub fn parse(name: &str, func: Func, kind: TriggerKind, value: &str) -> Result<Rule, String> {
         let mut parts = value.split(':');
         let spec = parts.next().unwrap_or_default().trim();
@@ -122,10 +123,20 @@ impl Rule {
         }
         let count = |s: &str| s.trim().parse::<u64>().ok();
         let trigger = match kind {
-            TriggerKind::Every => match count(spec) {
-                Some(n) if n > 0 => Trigger::Every(n),
-                _ => return Err("EVERY needs a count of at least 1".into()),
-            },
+            TriggerKind::Every => {
+                let (period, first) = match spec.split_once('@') {
+                    Some((p, f)) => (count(p), count(f)),
+                    None => (count(spec), count(spec)),
+                };
+                match (period, first) {
+                    (Some(p), Some(f)) if p > 0 && (1..=p).contains(&f) => Trigger::Every(p, f),
+                    _ => {
+                        return Err(
+                            "EVERY needs N (at least 1) or N@FIRST with FIRST in 1..=N".into()
+                        )
+                    }
+                }
+            }
             TriggerKind::After => Trigger::After(count(spec).ok_or("AFTER needs a count")?),
             TriggerKind::Nth => {
                 let list: Option<Vec<u64>> = spec.split(',').map(count).collect();
@@ -179,7 +190,7 @@ impl Faults {
                 return None;
             }
             let fires = match &rule.trigger {
-                Trigger::Every(k) => n % k == 0,
+                Trigger::Every(period, first) => n >= *first && (n - first) % period == 0,
                 Trigger::Nth(list) => list.contains(&n),
                 Trigger::After(k) => n > *k,
                 Trigger::Rate(p) => match rng.lock() {
@@ -235,6 +246,7 @@ mod tests {
         let f = Faults::new(
             vec![
                 rule("A", Func::Sign, TriggerKind::Every, "3:DEVICE_ERROR"),
+                rule("D", Func::Sign, TriggerKind::Every, "5@2:GENERAL_ERROR"),
                 rule("B", Func::Sign, TriggerKind::Nth, "4,5:SESSION_CLOSED"),
                 rule("C", Func::Login, TriggerKind::After, "1:PIN_INCORRECT"),
             ],
@@ -247,12 +259,12 @@ mod tests {
             fired,
             vec![
                 None,
-                None,
+                Some(CKR_GENERAL_ERROR),
                 Some(CKR_DEVICE_ERROR),
                 Some(CKR_SESSION_CLOSED),
                 Some(CKR_SESSION_CLOSED),
                 Some(CKR_DEVICE_ERROR),
-                None
+                Some(CKR_GENERAL_ERROR),
             ]
         );
         assert!(f.check(Func::Login, 1).is_none());

@@ -11,7 +11,8 @@
 //!
 //! ```text
 //! FAULTY_PKCS11_MODULE=PATH        the real module (default: SoftHSM2's usual paths)
-//! FAULTY_<FUNC>_EVERY[_x]=N:CKR[:EFFECT]    fail operations N, 2N, 3N, ... of C_<Func>
+//! FAULTY_<FUNC>_EVERY[_x]=N[@F]:CKR[:EFFECT] fail operations N, 2N, 3N, ... of C_<Func>
+//!                                  (with @F: F, F+N, F+2N, ...; 2@1 fails every other from the 1st)
 //! FAULTY_<FUNC>_NTH[_x]=A,B,..:CKR[:EFFECT] fail exactly operations A, B, ...
 //! FAULTY_<FUNC>_AFTER[_x]=N:CKR[:EFFECT]    fail every operation after the first N
 //! FAULTY_<FUNC>_RATE[_x]=P:CKR[:EFFECT]     fail each operation with probability P (0..1)

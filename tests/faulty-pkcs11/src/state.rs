@@ -128,10 +128,6 @@ impl Active {
         op: Option<u64>,
         body: impl FnOnce(&Active) -> CK_RV,
     ) -> CK_RV {
-        let delay = self.config.latency_of(func);
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
-        }
         let absent = self.poll_token();
         self.sessions.sweep();
         if absent && !matches!(func, Func::GetSlotInfo | Func::CloseSession) {
@@ -149,6 +145,11 @@ impl Active {
             Scope::Session(h) => Some(self.sessions.enter(h)),
             _ => None,
         };
+        // The session counts as in use while the "device" takes its time.
+        let delay = self.config.latency_of(func);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let rv = match op.and_then(|n| self.faults.check(func, n).map(|r| (n, r))) {
             Some((n, rule)) => self.inject(rule, scope, n, body),
             None => body(self),

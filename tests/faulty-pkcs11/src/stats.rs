@@ -54,6 +54,7 @@ pub struct Stats {
     closed: [AtomicU64; 4],
     token_absent: AtomicBool,
     absences: AtomicU64,
+    ec_points_unwrapped: AtomicU64,
     file: Mutex<Option<PathBuf>>,
     write_failed: AtomicBool,
 }
@@ -69,6 +70,7 @@ static STATS: Stats = Stats {
     closed: [const { AtomicU64::new(0) }; 4],
     token_absent: AtomicBool::new(false),
     absences: AtomicU64::new(0),
+    ec_points_unwrapped: AtomicU64::new(0),
     file: Mutex::new(None),
     write_failed: AtomicBool::new(false),
 };
@@ -126,6 +128,11 @@ impl Stats {
         }
     }
 
+    /// A `CKA_EC_POINT` value was handed out without its DER wrapper.
+    pub fn ec_point_unwrapped(&self) {
+        self.ec_points_unwrapped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Where to write (from the latest `C_Initialize`).
     pub fn set_file(&self, path: Option<PathBuf>) {
         *self.file.lock().unwrap_or_else(|e| e.into_inner()) = path;
@@ -173,6 +180,9 @@ impl Stats {
             "token": {
                 "absent": self.token_absent.load(Ordering::Relaxed),
                 "absences": load(&self.absences),
+            },
+            "rewrites": {
+                "ec_points_unwrapped": load(&self.ec_points_unwrapped),
             },
         })
     }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -21,24 +21,34 @@ use serde_json::Value;
 /// The control file that keeps the token absent (`faulty_pkcs11::ABSENT_FILE`).
 const ABSENT_FILE: &str = "absent";
 
-/// `target/<profile>/libfaulty_pkcs11.so`, next to this test's `deps/` directory.
+/// The faulty module's cdylib: `target/<profile>/libfaulty_pkcs11.so` (what `cargo build
+/// --workspace` leaves) or `target/<profile>/deps/libfaulty_pkcs11.so` (what `cargo test
+/// --workspace` refreshes without copying it up), whichever is newer.
 fn faulty_module() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
+    let deps = exe
         .parent()
-        .and_then(Path::parent)
         .expect("test binary lives in target/<profile>/deps");
-    let so = profile_dir.join(format!(
+    let profile_dir = deps.parent().expect("target/<profile>");
+    let name = format!(
         "{}faulty_pkcs11{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ));
-    assert!(
-        so.is_file(),
-        "{} not found: run `cargo build --workspace` first",
-        so.display()
     );
-    so
+    let newest = [profile_dir.join(&name), deps.join(&name)]
+        .into_iter()
+        .filter_map(|p| {
+            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+            Some((modified, p))
+        })
+        .max();
+    match newest {
+        Some((_, so)) => so,
+        None => panic!(
+            "{} not found: run `cargo build --workspace` first",
+            profile_dir.join(&name).display()
+        ),
+    }
 }
 
 /// SoftHSM2 rewrites its token file when a login fails (and when the next one succeeds); a

@@ -3,7 +3,7 @@
 //! A rule is one environment variable, `FAULTY_<FUNC>_<TRIGGER>[_<suffix>]=<spec>:<CKR>[:<effect>]`.
 //! Rules count *operations*: calls of their function that are not mere length queries (a
 //! `C_Sign` with a NULL signature buffer only asks for the size and is always passed through),
-//! numbered from 1 per process.
+//! numbered from 1 after each `C_Initialize`.
 
 use std::sync::Mutex;
 

@@ -37,7 +37,8 @@
 //! `LOGIN`, `OPEN_SESSION`, `FIND_OBJECTS_INIT`, `GET_ATTRIBUTE_VALUE`, `INIT_PIN`, ...
 //! `_x` is any suffix, so that one function can carry several independent rules
 //! (`FAULTY_SIGN_EVERY=7:...` and `FAULTY_SIGN_EVERY_2=11:...`); rules are tried in variable-name
-//! order and the first that fires wins. Rules count operations, numbered from 1 per process:
+//! order and the first that fires wins. Rules count operations, numbered from 1 after each
+//! `C_Initialize`:
 //! calls that are not length queries (a call whose output buffer is NULL only asks for a size
 //! and always passes through). `CKR` is a name with or without `CKR_` (`DEVICE_ERROR`) or a
 //! number (`0x30`). `EFFECT` is what happens underneath:
@@ -45,11 +46,12 @@
 //! - `close`: the session is closed in the real module (later calls on it fail with
 //!   `CKR_SESSION_HANDLE_INVALID`); default for `SESSION_HANDLE_INVALID`, `SESSION_CLOSED`,
 //!   `DEVICE_REMOVED`;
-//! - `logout`: the application is logged out in the real module; default for
-//!   `USER_NOT_LOGGED_IN`;
+//! - `logout`: the application is logged out in the real module (after the real call, for
+//!   single-part and final calls); default for `USER_NOT_LOGGED_IN`;
 //! - `finish`: the real call runs, then its result is replaced, so no half-finished operation
 //!   is left behind; default for single-part and final calls (`C_Sign`, `C_SignFinal`, ...);
-//! - `answer`: only the code is returned; default for everything else.
+//! - `answer`: only the code is returned; default for everything else (on a single-part or
+//!   final call this leaves the real operation active, which no conforming token does).
 //!
 //! While the token is absent, `C_GetSlotList(tokenPresent=TRUE)` omits every slot,
 //! `C_GetSlotInfo` clears `CKF_TOKEN_PRESENT`, other slot calls return

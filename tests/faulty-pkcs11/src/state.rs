@@ -1,6 +1,7 @@
 //! The module between `C_Initialize` and `C_Finalize`, and the path every call takes through it:
 //! count, sleep, token presence, idle sessions, fault rules, then the real module.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use cryptoki_sys::*;
@@ -27,6 +28,8 @@ pub struct Active {
     pub absence: Absence,
     /// Whether our `C_Initialize` initialized the real module (so `C_Finalize` finalizes it).
     pub owns_real_init: bool,
+    /// Operations per function since this `C_Initialize` (what rules count).
+    ops: [AtomicU64; Func::ALL.len()],
 }
 
 static ACTIVE: RwLock<Option<Arc<Active>>> = RwLock::new(None);
@@ -56,6 +59,7 @@ impl Active {
             config,
             real,
             owns_real_init,
+            ops: [const { AtomicU64::new(0) }; Func::ALL.len()],
         }
     }
 
@@ -108,6 +112,10 @@ impl Active {
         match (rule.effect, scope) {
             (Effect::Close, Scope::Session(h)) => self.sessions.close_underneath(h, Closure::Fault),
             (Effect::Logout, Scope::Session(h)) => {
+                if rule.func.ends_operation() {
+                    // A failed C_Sign still ends the signing operation.
+                    let _ = body(self);
+                }
                 if let Some(logout) = self.real.list.C_Logout {
                     // SAFETY: forwarding C_Logout to the real module with the caller's handle.
                     let _ = unsafe { logout(h) };
@@ -125,9 +133,11 @@ impl Active {
         &self,
         func: Func,
         scope: Scope,
-        op: Option<u64>,
+        length_query: bool,
         body: impl FnOnce(&Active) -> CK_RV,
     ) -> CK_RV {
+        let op =
+            (!length_query).then(|| self.ops[func.index()].fetch_add(1, Ordering::Relaxed) + 1);
         let absent = self.poll_token();
         self.sessions.sweep();
         if absent && !matches!(func, Func::GetSlotInfo | Func::CloseSession) {
@@ -169,9 +179,9 @@ pub fn dispatch(
     length_query: bool,
     body: impl FnOnce(&Active) -> CK_RV,
 ) -> CK_RV {
-    let op = stats().call(func, length_query);
+    stats().call(func, length_query);
     let rv = match active() {
-        Some(a) => a.run(func, scope, op, body),
+        Some(a) => a.run(func, scope, length_query, body),
         None => CKR_CRYPTOKI_NOT_INITIALIZED,
     };
     stats().write();

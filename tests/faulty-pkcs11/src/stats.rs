@@ -81,13 +81,11 @@ pub fn stats() -> &'static Stats {
 }
 
 impl Stats {
-    /// Count a call; when it is an operation (not a length query), return its number (from 1).
-    pub fn call(&self, func: Func, length_query: bool) -> Option<u64> {
+    /// Count a call, and as an operation unless it is a length query.
+    pub fn call(&self, func: Func, length_query: bool) {
         self.calls[func.index()].fetch_add(1, Ordering::Relaxed);
-        if length_query {
-            None
-        } else {
-            Some(self.ops[func.index()].fetch_add(1, Ordering::Relaxed) + 1)
+        if !length_query {
+            self.ops[func.index()].fetch_add(1, Ordering::Relaxed);
         }
     }
 

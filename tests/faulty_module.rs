@@ -10,7 +10,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::softhsm::{run, token, unique_label, TestToken};
@@ -51,42 +51,25 @@ fn faulty_module() -> PathBuf {
     }
 }
 
-/// SoftHSM2 rewrites its token file when a login fails (and when the next one succeeds); a
-/// `C_Login` in another process that reads the file meanwhile fails with `CKR_GENERAL_ERROR`.
-/// The wrong-PIN case therefore runs alone; every other case holds this lock shared.
-static LOGIN_STATE: RwLock<()> = RwLock::new(());
+/// SoftHSM2's file store is not safe for several processes at once: concurrent logins rewrite
+/// the token file while others read it, and they fail (`CKR_GENERAL_ERROR`, or the token seems
+/// to vanish). Cases run their CLI processes one case at a time.
+static ONE_CASE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// One test case: the CLI through the faulty module, with a stats file of its own.
 struct Case {
     token: &'static TestToken,
     stats: PathBuf,
-    _shared: Option<RwLockReadGuard<'static, ()>>,
-    _exclusive: Option<RwLockWriteGuard<'static, ()>>,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Case {
     fn new(name: &str) -> Case {
-        let shared = LOGIN_STATE.read().unwrap_or_else(|e| e.into_inner());
-        Self::holding(name, Some(shared), None)
-    }
-
-    /// A case that may present a wrong PIN: no other case runs meanwhile.
-    fn exclusive(name: &str) -> Case {
-        let exclusive = LOGIN_STATE.write().unwrap_or_else(|e| e.into_inner());
-        Self::holding(name, None, Some(exclusive))
-    }
-
-    fn holding(
-        name: &str,
-        shared: Option<RwLockReadGuard<'static, ()>>,
-        exclusive: Option<RwLockWriteGuard<'static, ()>>,
-    ) -> Case {
         let t = token();
         Case {
             token: t,
             stats: t.path().join(format!("stats-{}.json", unique_label(name))),
-            _shared: shared,
-            _exclusive: exclusive,
+            _turn: ONE_CASE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 
@@ -223,7 +206,7 @@ fn key_commands_and_doctor_pass_through_unchanged() {
 
 #[test]
 fn a_wrong_pin_is_tried_exactly_once_through_the_faulty_module() {
-    let case = Case::exclusive("pin");
+    let case = Case::new("pin");
     let (ok, out, err) = run(case.cli(&[]).env("WRONG_PIN", "00000000-not-it").args([
         "--pin-source",
         "env:WRONG_PIN",

@@ -337,7 +337,16 @@ fn a_capped_session_count_does_not_break_signing() {
 }
 
 #[test]
-#[ignore = "dfns-hsm doctor --key opens a second Token (login + worker sessions) while the first is alive: 4 sessions"]
+fn a_token_with_a_single_session_gets_a_clear_error() {
+    let case = Case::new("cap-one");
+    let (label, _) = case.generate("faulty-cap-one", Algorithm::EcdsaP256);
+    let (ok, _, err) = case.sign(&label, &[("FAULTY_MAX_SESSIONS", "1")]);
+    assert!(!ok, "one session cannot hold the login and do the work");
+    assert!(err.contains("CKR_SESSION_COUNT") && err.contains("needs two"), "{err}");
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+}
+
+#[test]
 fn doctor_fits_in_a_capped_session_count() {
     let case = Case::new("cap-doctor");
     let (label, _) = case.generate("faulty-cap-doctor", Algorithm::EcdsaP256);

@@ -10,51 +10,17 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use common::softhsm::{run, token, unique_label, TestToken};
+use common::faulty::faulty_module;
+use common::softhsm::{run, serial, token, unique_label, TestToken};
 use common::verify::{b64url_decode, openssl_verify};
 use dfns_hsm::hsm::Algorithm;
 use serde_json::Value;
 
 /// The control file that keeps the token absent (`faulty_pkcs11::ABSENT_FILE`).
 const ABSENT_FILE: &str = "absent";
-
-/// The faulty module's cdylib: `target/<profile>/libfaulty_pkcs11.so` (what `cargo build
-/// --workspace` leaves) or `target/<profile>/deps/libfaulty_pkcs11.so` (what `cargo test
-/// --workspace` refreshes without copying it up), whichever is newer.
-fn faulty_module() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe
-        .parent()
-        .expect("test binary lives in target/<profile>/deps");
-    let profile_dir = deps.parent().expect("target/<profile>");
-    let name = format!(
-        "{}faulty_pkcs11{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let newest = [profile_dir.join(&name), deps.join(&name)]
-        .into_iter()
-        .filter_map(|p| {
-            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
-            Some((modified, p))
-        })
-        .max();
-    match newest {
-        Some((_, so)) => so,
-        None => panic!(
-            "{} not found: run `cargo build --workspace` first",
-            profile_dir.join(&name).display()
-        ),
-    }
-}
-
-/// SoftHSM2's file store is not safe for several processes at once: concurrent logins rewrite
-/// the token file while others read it, and they fail (`CKR_GENERAL_ERROR`, or the token seems
-/// to vanish). Cases run their CLI processes one case at a time.
-static ONE_CASE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// One test case: the CLI through the faulty module, with a stats file of its own.
 struct Case {
@@ -69,7 +35,8 @@ impl Case {
         Case {
             token: t,
             stats: t.path().join(format!("stats-{}.json", unique_label(name))),
-            _turn: ONE_CASE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()),
+            // SoftHSM2's file store is not safe for several processes at once.
+            _turn: serial(),
         }
     }
 
@@ -342,7 +309,10 @@ fn a_token_with_a_single_session_gets_a_clear_error() {
     let (label, _) = case.generate("faulty-cap-one", Algorithm::EcdsaP256);
     let (ok, _, err) = case.sign(&label, &[("FAULTY_MAX_SESSIONS", "1")]);
     assert!(!ok, "one session cannot hold the login and do the work");
-    assert!(err.contains("CKR_SESSION_COUNT") && err.contains("needs two"), "{err}");
+    assert!(
+        err.contains("CKR_SESSION_COUNT") && err.contains("needs two"),
+        "{err}"
+    );
     assert_eq!(err.matches("error:").count(), 1, "{err}");
 }
 

@@ -10,10 +10,17 @@ check_dir="$root/scripts/sdk-check"
 
 die() { echo "sdk-check: $*" >&2; exit 1; }
 
-command -v node >/dev/null || die "node not found (Node 20 or newer is required)"
-command -v npm >/dev/null || die "npm not found"
+# shellcheck source=scripts/lib/packages.sh
+. "$root/scripts/lib/packages.sh"
+ensure_packages node:nodejs npm:npm
+node=(node)
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[[ "$node_major" -ge 20 ]] || die "Node $node_major found, Node 20 or newer is required"
+if [[ "$node_major" -lt 20 ]]; then
+  # Distributions may ship an older Node; the npm registry carries Node 20 as a package.
+  echo "sdk-check: Node $node_major found; using Node 20 from the npm registry"
+  node=(npm exec --yes --package=node@20 -- node)
+  [[ "$("${node[@]}" -p 'process.versions.node.split(".")[0]')" -ge 20 ]] || die "Node 20 or newer is required"
+fi
 
 echo "sdk-check: building dfns-emulator"
 (cd "$root" && cargo build --quiet -p dfns-emulator)
@@ -51,7 +58,7 @@ else
   (cd "$check_dir" && npm install --no-audit --no-fund --loglevel=error)
 fi
 
-if ! node "$check_dir/sdk-check.js" "$tmp/state" --expect-archive-approval; then
+if ! "${node[@]}" "$check_dir/sdk-check.js" "$tmp/state" --expect-archive-approval; then
   echo "--- dfns-emulator log (last 40 lines) ---" >&2
   tail -n 40 "$tmp/emulator.log" >&2
   exit 1

@@ -217,6 +217,9 @@ pub fn classify(err: &ApiError) -> Failure {
                 retry_after: other.retry_after(),
             },
         },
+        // The HSM failed to sign (after its own one retry) with a fault that may pass: the
+        // request was not sent, so the whole user action can run again.
+        ApiError::Signer(e) if e.is_transient() => Failure::NotApplied { retry_after: None },
         ApiError::Signer(_)
         | ApiError::NoSigner { .. }
         | ApiError::UnexpectedResponse { .. }

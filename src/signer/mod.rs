@@ -85,6 +85,19 @@ pub enum SignerError {
     Aborted(String),
 }
 
+impl SignerError {
+    /// Whether signing again later could succeed: the token had a session or presence fault
+    /// that outlived the HSM layer's own retry. A wrong PIN, a spent recovery budget, a bad
+    /// key or a failed self-check are not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SignerError::Hsm(crate::hsm::Error::Unusable { .. }) => false,
+            SignerError::Hsm(e) => e.fault() != crate::hsm::Fault::Permanent,
+            _ => false,
+        }
+    }
+}
+
 /// Check that `cred_id` is among the challenge's allowed Key credentials.
 ///
 /// An empty allow-list is accepted: some Dfns flows leave it empty and let the server decide.

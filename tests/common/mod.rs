@@ -3,5 +3,6 @@
 
 pub mod emulator;
 pub mod faulty;
+pub mod lifecycle;
 pub mod softhsm;
 pub mod verify;

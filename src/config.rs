@@ -16,16 +16,17 @@ use crate::hsm::{
 pub struct ConfigFile {
     /// The `[hsm]` table.
     #[serde(default)]
-    pub hsm: HsmSection,
+    pub hsm: HsmSettings,
     /// The `[dfns]` table.
     #[serde(default)]
     pub dfns: DfnsSection,
 }
 
-/// `[hsm]`: which module and token, and how to log in.
+/// `[hsm]`: which module and token, and how to log in. The same struct holds the merged
+/// settings (flags and env first, then the profile: [`HsmSettings::with_file`]).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HsmSection {
+pub struct HsmSettings {
     /// PKCS#11 library path.
     pub module: Option<PathBuf>,
     /// Token label.
@@ -69,30 +70,9 @@ impl ConfigFile {
     }
 }
 
-/// HSM settings after merging flags/env with the profile.
-#[derive(Debug, Clone, Default)]
-pub struct HsmSettings {
-    /// PKCS#11 library path.
-    pub module: Option<PathBuf>,
-    /// Token label.
-    pub token: Option<String>,
-    /// Token serial.
-    pub serial: Option<String>,
-    /// PIN source (as given).
-    pub pin_source: Option<String>,
-    /// `C_Initialize` pReserved string.
-    pub init_args: Option<String>,
-    /// Worker-session cap.
-    pub max_sessions: Option<usize>,
-    /// `CKA_PRIVATE` of generated public keys.
-    pub public_key_private: Option<bool>,
-    /// Seconds to wait for a vanished token.
-    pub recovery_budget_secs: Option<u64>,
-}
-
 impl HsmSettings {
     /// Fill settings not given on the command line / env from the profile.
-    pub fn with_file(mut self, file: &HsmSection) -> Self {
+    pub fn with_file(mut self, file: &HsmSettings) -> Self {
         fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
             if slot.is_none() {
                 slot.clone_from(from);

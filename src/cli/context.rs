@@ -112,9 +112,9 @@ impl Context {
         )?)
     }
 
-    /// Resolve an HSM key reference (URI or label) to a key on a logged-in token.
-    pub fn hsm_key(&self, key: &KeyRef) -> Result<Arc<Key>, CliError> {
-        let (settings, selector) = match key {
+    /// Where an HSM key reference points: the token settings and the key selector.
+    pub fn key_location(&self, key: &KeyRef) -> Result<(HsmSettings, KeySelector), CliError> {
+        match key {
             KeyRef::Uri(uri) => {
                 let settings = self.hsm_settings().with_uri(uri)?;
                 let selector = match (&uri.object, &uri.id) {
@@ -127,16 +127,19 @@ impl Context {
                         )))
                     }
                 };
-                (settings, selector)
+                Ok((settings, selector))
             }
-            KeyRef::Label(l) => (self.hsm_settings(), KeySelector::Label(l.clone())),
-            KeyRef::File(p) => {
-                return Err(CliError::Usage(format!(
-                    "file:{} is a software key; this command needs a key on the HSM (pkcs11: URI or label)",
-                    p.display()
-                )))
-            }
-        };
+            KeyRef::Label(l) => Ok((self.hsm_settings(), KeySelector::Label(l.clone()))),
+            KeyRef::File(p) => Err(CliError::Usage(format!(
+                "file:{} is a software key; this command needs a key on the HSM (pkcs11: URI or label)",
+                p.display()
+            ))),
+        }
+    }
+
+    /// Resolve an HSM key reference (URI or label) to a key on a logged-in token.
+    pub fn hsm_key(&self, key: &KeyRef) -> Result<Arc<Key>, CliError> {
+        let (settings, selector) = self.key_location(key)?;
         let token = self.open_token(&settings)?;
         Ok(Arc::new(Key::find(&token, selector)?))
     }

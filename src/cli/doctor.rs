@@ -158,7 +158,7 @@ pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
             Status::Warn,
             format!("file:{} is a software key, not on the HSM", p.display()),
         ),
-        Some(r) => check_key(&mut checks, ctx, r),
+        Some(r) => check_key(&mut checks, ctx, &token, r),
         None => survey_keys(&mut checks, &token),
     }
     checks.report()
@@ -220,9 +220,13 @@ fn check_mechanisms(checks: &mut Checks, token: &Token) {
     }
 }
 
-fn check_key(checks: &mut Checks, ctx: &Context, key_ref: &KeyRef) {
-    let key: Arc<Key> = match ctx.hsm_key(key_ref) {
-        Ok(k) => k,
+fn check_key(checks: &mut Checks, ctx: &Context, token: &Arc<Token>, key_ref: &KeyRef) {
+    // On the token already open: a second connection would need sessions of its own.
+    let found = ctx
+        .key_location(key_ref)
+        .and_then(|(_, selector)| Key::find(token, selector).map_err(CliError::from));
+    let key: Arc<Key> = match found {
+        Ok(k) => Arc::new(k),
         Err(e) => {
             checks.push("key", Status::Fail, e.to_string());
             return;

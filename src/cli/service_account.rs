@@ -276,13 +276,10 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         }
     };
     let token_file = save_token(&account, token_out.as_ref())?;
-    let access_token = account.access_token().cloned().ok_or_else(|| {
-        CliError::Failed(format!(
-            "service account {} was created but the response carried no access token; archive it (`dfns-hsm service-account archive {}`) and enroll again",
-            account.id(),
-            account.id()
-        ))
-    })?;
+    let access_token = account
+        .access_token()
+        .cloned()
+        .ok_or_else(|| no_token(&account))?;
 
     // Prove it: as the new account, with its own token and HSM key, complete a user action.
     // The user-action token obtained is not used, so the proof changes nothing at Dfns.
@@ -353,11 +350,7 @@ fn save_token(
         return Ok(None);
     };
     let Some(token) = account.access_token() else {
-        return Err(CliError::Failed(format!(
-            "service account {} was created but the response carried no access token; archive it (`dfns-hsm service-account archive {}`) and create it again",
-            account.id(),
-            account.id()
-        )));
+        return Err(no_token(account));
     };
     out.write(token.expose_secret()).map_err(|e| {
         CliError::Failed(format!(
@@ -369,6 +362,13 @@ fn save_token(
         ))
     })?;
     Ok(Some(out.path().to_path_buf()))
+}
+
+fn no_token(account: &ServiceAccount) -> CliError {
+    CliError::Failed(format!(
+        "service account {id} was created but the response carried no access token; archive it (`dfns-hsm service-account archive {id}`) and create it again",
+        id = account.id()
+    ))
 }
 
 fn signed_client(ctx: &Context) -> Result<DfnsClient, CliError> {

@@ -20,7 +20,7 @@ pub enum Error {
         reason: String,
     },
     /// `C_Initialize` failed.
-    #[error("PKCS#11 module {path} failed to initialize: {source}. {hint}")]
+    #[error("PKCS#11 module {path} failed to initialize: {}. {hint}", describe(.source))]
     Initialize {
         /// The module path.
         path: PathBuf,

@@ -23,6 +23,9 @@ use super::uri::TokenSelector;
 /// How long a caller waits for a free worker session before giving up.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long to wait for a pooled session after the token said `CKR_SESSION_COUNT`.
+const SESSION_COUNT_WAIT: Duration = Duration::from_secs(1);
+
 /// Tunables of a token connection.
 #[derive(Debug, Clone)]
 pub struct TokenOptions {
@@ -339,16 +342,34 @@ impl Token {
             if pool.open < self.max_sessions {
                 pool.open += 1;
                 drop(pool);
-                return match self.module.ctx().open_rw_session(self.slot()) {
-                    Ok(s) => Ok(Lease::new(self, s)),
+                match self.module.ctx().open_rw_session(self.slot()) {
+                    Ok(s) => return Ok(Lease::new(self, s)),
+                    // The token holds fewer sessions than it advertised (or others use some):
+                    // wait for one of ours to come back instead of failing.
+                    Err(CkError::Pkcs11(RvError::SessionCount, _)) => {
+                        pool = lock(&self.pool)?;
+                        pool.open = pool.open.saturating_sub(1);
+                        if pool.open == 0 {
+                            return Err(Error::Config(format!(
+                                "token {:?} refuses to open a session (CKR_SESSION_COUNT); dfns-hsm needs two: one holding the login and one to work in. Close other applications' sessions or raise the token's limit",
+                                self.label
+                            )));
+                        }
+                        let (guard, _) = self
+                            .freed
+                            .wait_timeout(pool, SESSION_COUNT_WAIT)
+                            .map_err(|_| poisoned())?;
+                        pool = guard;
+                        continue;
+                    }
                     Err(e) => {
                         self.release_slot();
-                        Err(Error::pkcs11(
+                        return Err(Error::pkcs11(
                             format!("C_OpenSession on token {:?}", self.label),
                             e,
-                        ))
+                        ));
                     }
-                };
+                }
             }
             let (guard, timeout) = self
                 .freed

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod faulty;
 pub mod softhsm;
 pub mod verify;

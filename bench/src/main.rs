@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! dfns-hsm-bench [--seconds S] [--rounds R] [--concurrency 1,2,4] [--only sign,pool,e2e,cold]
-//!                [--sdk-script PATH] [--faulty-module PATH] [--e2e-tasks N] [--e2e-seconds S]
-//!                [--cold-runs N] [--json FILE]
+//!                [--sdk-script PATH] [--faulty-module PATH] [--faulty-latency-ms MS]
+//!                [--pool-tasks N] [--emulator PATH] [--cli PATH] [--e2e-tasks N]
+//!                [--e2e-seconds S] [--e2e-rounds N] [--cold-runs N] [--json FILE]
 //! ```
 
 mod cold;
@@ -31,6 +32,8 @@ struct Options {
     only: Vec<String>,
     sdk_script: Option<PathBuf>,
     faulty_module: PathBuf,
+    emulator: PathBuf,
+    cli: PathBuf,
     faulty_latency_ms: u64,
     pool_tasks: usize,
     e2e_tasks: usize,
@@ -49,11 +52,13 @@ impl Options {
             only: Vec::new(),
             sdk_script: None,
             faulty_module: setup::bin_dir().join("libfaulty_pkcs11.so"),
+            emulator: setup::bin_dir().join("dfns-emulator"),
+            cli: setup::bin_dir().join("dfns-hsm"),
             faulty_latency_ms: 2,
             pool_tasks: 16,
             e2e_tasks: 4,
-            e2e_seconds: 3.0,
-            e2e_rounds: 2,
+            e2e_seconds: 2.0,
+            e2e_rounds: 3,
             cold_runs: 10,
             json: None,
         };
@@ -75,6 +80,8 @@ impl Options {
                 "--only" => o.only = value().split(',').map(str::to_owned).collect(),
                 "--sdk-script" => o.sdk_script = Some(PathBuf::from(value())),
                 "--faulty-module" => o.faulty_module = PathBuf::from(value()),
+                "--emulator" => o.emulator = PathBuf::from(value()),
+                "--cli" => o.cli = PathBuf::from(value()),
                 "--faulty-latency-ms" => {
                     o.faulty_latency_ms = value().parse().expect("--faulty-latency-ms: ms")
                 }
@@ -224,7 +231,20 @@ fn main() {
             o.pool_tasks,
             o.seconds * 2.0,
         ) {
-            Ok(rows) => {
+            Ok(pool::PoolResult { rows, versus_raw }) => {
+                if let Some((raw, sig)) = versus_raw {
+                    let x = sig.per_sec() / raw.per_sec();
+                    let _ = writeln!(
+                        out,
+                        "Same latency, one session each: raw C_Sign {:.0}/s, HsmSigner::sign {:.0}/s, signer / raw **{x:.3}**\n",
+                        raw.per_sec(),
+                        sig.per_sec()
+                    );
+                    report.insert(
+                        "slow_hsm_signer_vs_raw".into(),
+                        json!({"raw_per_sec": raw.per_sec(), "signer_per_sec": sig.per_sec(), "ratio": x}),
+                    );
+                }
                 let _ = writeln!(out, "| pool sessions | signatures/s | x one session |");
                 let _ = writeln!(out, "|---:|---:|---:|");
                 let one = rows.first().map(|r| r.rate.per_sec()).unwrap_or(0.0);
@@ -245,7 +265,7 @@ fn main() {
     }
 
     let need_emu = o.wants("e2e") || o.wants("cold");
-    let emu = need_emu.then(|| e2e::Emulator::start(&setup::bin_dir().join("dfns-emulator"), &[]));
+    let emu = need_emu.then(|| e2e::Emulator::start(&o.emulator, &[]));
     let p256 = setup::find_key(&hsm, Algorithm::EcdsaP256);
     let account = emu.as_ref().map(|e| e2e::enroll(&rt, e, &p256));
 
@@ -255,14 +275,16 @@ fn main() {
         let (mut ours, mut ours_lat) = (Rate::default(), Latencies::default());
         let (mut sdk, mut sdk_lat) = (Rate::default(), Latencies::default());
         let mut sdk_err = None;
+        let mut ratios = Vec::new();
         for r in 0..o.e2e_rounds {
             let (rate, lat) = e2e::dfns_hsm_load(&rt, account, o.e2e_tasks, d, r);
             ours.add(rate);
             ours_lat.0.extend(lat.0);
             if let Some(script) = &o.sdk_script {
                 match e2e::sdk_load(script, emu, o.e2e_tasks, d) {
-                    Ok((rate, lat)) => {
-                        sdk.add(rate);
+                    Ok((sdk_rate, lat)) => {
+                        ratios.push(rate.per_sec() / sdk_rate.per_sec());
+                        sdk.add(sdk_rate);
                         sdk_lat.0.extend(lat.0);
                     }
                     Err(e) => sdk_err = Some(e),
@@ -301,8 +323,12 @@ fn main() {
                     sdk_lat.percentile_ms(50.0),
                     sdk_lat.percentile_ms(99.0)
                 );
-                let x = ours.per_sec() / sdk.per_sec();
-                let _ = writeln!(out, "| **dfns-hsm / SDK** | **{x:.2}** | | |");
+                let x = median(&ratios);
+                let _ = writeln!(
+                    out,
+                    "| **dfns-hsm / SDK** (median of {} back-to-back rounds) | **{x:.2}** | | |",
+                    ratios.len()
+                );
                 j["sdk"] = json!({"per_sec": sdk.per_sec(), "p50_ms": sdk_lat.percentile_ms(50.0),
                     "p99_ms": sdk_lat.percentile_ms(99.0)});
                 j["ratio"] = json!(x);
@@ -314,7 +340,7 @@ fn main() {
     if let (true, Some(emu), Some(account)) = (o.wants("cold"), &emu, &account) {
         eprintln!("bench: CLI cold start");
         let call = cold::CliCall {
-            bin: &setup::bin_dir().join("dfns-hsm"),
+            bin: &o.cli,
             api_url: &emu.url,
             token_file: &account.token_file,
             cred_id: &account.cred_id,

@@ -11,7 +11,7 @@ use dfns_hsm::signer::HsmSigner;
 use serde_json::json;
 
 use crate::setup::{self, BenchToken};
-use crate::signing::{signer_rate, CRED_ID};
+use crate::signing::{self, signer_rate, CRED_ID};
 use crate::stats::Rate;
 
 /// Pool sizes measured.
@@ -26,14 +26,23 @@ pub struct PoolRow {
     pub rate: Rate,
 }
 
-/// Run the child and parse its rows. `None` (with the reason) when the module is missing.
+/// What the child measured.
+#[derive(Debug, Clone)]
+pub struct PoolResult {
+    /// One row per pool size.
+    pub rows: Vec<PoolRow>,
+    /// Raw C_Sign and HsmSigner::sign rates, one session each, behind the same latency.
+    pub versus_raw: Option<(Rate, Rate)>,
+}
+
+/// Run the child and parse its output; an error (with the reason) when the module is missing.
 pub fn run(
     token: &BenchToken,
     faulty: &Path,
     latency_ms: u64,
     tasks: usize,
     seconds: f64,
-) -> Result<Vec<PoolRow>, String> {
+) -> Result<PoolResult, String> {
     if !faulty.exists() {
         return Err(format!("{} not built", faulty.display()));
     }
@@ -56,9 +65,21 @@ pub fn run(
         ));
     }
     let mut rows = Vec::new();
+    let mut versus_raw = None;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("pool child output {line:?}: {e}"))?;
+        let rate = |ops: &str, secs: &str| Rate {
+            ops: v[ops].as_u64().unwrap_or(0),
+            elapsed: Duration::from_secs_f64(v[secs].as_f64().unwrap_or(0.0)),
+        };
+        if v.get("raw_ops").is_some() {
+            versus_raw = Some((
+                rate("raw_ops", "raw_secs"),
+                rate("signer_ops", "signer_secs"),
+            ));
+            continue;
+        }
         rows.push(PoolRow {
             sessions: v["sessions"].as_u64().unwrap_or(0) as usize,
             rate: Rate {
@@ -67,7 +88,7 @@ pub fn run(
             },
         });
     }
-    Ok(rows)
+    Ok(PoolResult { rows, versus_raw })
 }
 
 /// The child: `pool-child FAULTY_MODULE PIN_FILE TASKS SECONDS`; prints one JSON line per size.
@@ -86,6 +107,27 @@ pub fn child(args: &[String]) {
         pin_file: PathBuf::from(pin_file),
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    // Signer vs raw C_Sign at equal concurrency (one session) behind the same slow token.
+    {
+        let t = token.open(Path::new(faulty), 1);
+        let key = setup::find_key(&t, Algorithm::EcdsaP256);
+        let label = setup::key_label(Algorithm::EcdsaP256);
+        let raw = signing::raw(
+            t.module().ctx(),
+            t.slot(),
+            &label,
+            Algorithm::EcdsaP256,
+            1,
+            duration,
+        );
+        let signer = HsmSigner::new(key, CRED_ID).expect("HsmSigner::new");
+        let sig = signer_rate(&rt, &signer, 1, duration);
+        println!(
+            "{}",
+            json!({"raw_ops": raw.ops, "raw_secs": raw.elapsed.as_secs_f64(),
+                "signer_ops": sig.ops, "signer_secs": sig.elapsed.as_secs_f64()})
+        );
+    }
     let mut keep = Vec::new();
     for &sessions in SIZES {
         let t = token.open(Path::new(faulty), sessions);

@@ -406,6 +406,7 @@ fn main() {
 
     drop(account);
     drop(emu);
+    goals(&mut out, &report);
     println!("{out}");
     if let Some(path) = &o.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).expect("json"))
@@ -440,4 +441,78 @@ fn node_version() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
+}
+
+/// The goals, read off this run's figures (reported, never asserted).
+fn goals(out: &mut String, r: &serde_json::Map<String, serde_json::Value>) {
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    if let Some(sign) = r.get("signing").and_then(|v| v.as_array()) {
+        for alg in ["ecdsa-p256", "ed25519"] {
+            let worst = sign
+                .iter()
+                .filter(|x| x["algorithm"] == alg)
+                .filter_map(|x| x["ratio"].as_f64())
+                .fold(f64::INFINITY, f64::min);
+            if worst.is_finite() {
+                rows.push((
+                    format!("{alg}: signer / raw C_Sign >= 0.95 at equal concurrency (SoftHSM2)"),
+                    format!("{worst:.3} (lowest)"),
+                    worst >= 0.95,
+                ));
+            }
+        }
+    }
+    if let Some(x) = r["slow_hsm_signer_vs_raw"]["ratio"].as_f64() {
+        rows.push((
+            "signer / raw C_Sign behind a 2 ms HSM (context)".into(),
+            format!("{x:.3}"),
+            x >= 0.95,
+        ));
+    }
+    if let Some(pool) = r.get("pool").and_then(|v| v.as_array()) {
+        if let Some(x) = pool
+            .iter()
+            .find(|p| p["sessions"] == 8)
+            .and_then(|p| p["x_one"].as_f64())
+        {
+            rows.push((
+                "2 ms HSM: 8 sessions >= 7x one session".into(),
+                format!("{x:.2}x"),
+                x >= 7.0,
+            ));
+        }
+    }
+    if let Some(x) = r["e2e"]["ratio"].as_f64() {
+        rows.push((
+            "end to end: dfns-hsm >= 2x the official SDK".into(),
+            format!("{x:.2}x"),
+            x >= 2.0,
+        ));
+    }
+    if let Some(cold) = r
+        .get("cold")
+        .and_then(|v| v.as_array())
+        .and_then(|c| c.first())
+    {
+        if let (Some(w), Some(m)) = (
+            cold["median_wall_ms"].as_f64(),
+            cold["max_rss_mib"].as_f64(),
+        ) {
+            rows.push((
+                "signed CLI call < 50 ms wall and < 20 MB peak RSS".into(),
+                format!("{w:.1} ms, {m:.1} MiB"),
+                w < 50.0 && m < 20.0,
+            ));
+        }
+    }
+    let _ = writeln!(out, "\nGoals (read off this run, not asserted)\n");
+    let _ = writeln!(out, "| goal | this run | met |");
+    let _ = writeln!(out, "|---|---:|---|");
+    for (goal, value, met) in rows {
+        let _ = writeln!(
+            out,
+            "| {goal} | {value} | {} |",
+            if met { "yes" } else { "no" }
+        );
+    }
 }

@@ -462,7 +462,10 @@ fn goals(out: &mut String, r: &serde_json::Map<String, serde_json::Value>) {
             }
         }
     }
-    if let Some(x) = r["slow_hsm_signer_vs_raw"]["ratio"].as_f64() {
+    if let Some(x) = r
+        .get("slow_hsm_signer_vs_raw")
+        .and_then(|v| v["ratio"].as_f64())
+    {
         rows.push((
             "signer / raw C_Sign behind a 2 ms HSM (context)".into(),
             format!("{x:.3}"),
@@ -482,7 +485,7 @@ fn goals(out: &mut String, r: &serde_json::Map<String, serde_json::Value>) {
             ));
         }
     }
-    if let Some(x) = r["e2e"]["ratio"].as_f64() {
+    if let Some(x) = r.get("e2e").and_then(|v| v["ratio"].as_f64()) {
         rows.push((
             "end to end: dfns-hsm >= 2x the official SDK".into(),
             format!("{x:.2}x"),

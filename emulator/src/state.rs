@@ -161,10 +161,10 @@ pub fn load(dir: &Path) -> Result<Option<State>, String> {
     Ok(Some(state))
 }
 
-/// Save atomically to `DIR/state.json` (mode 0600).
+/// Save atomically to `DIR/state.json` (mode 0600), without `fsync` (see [`files::replace`]).
 pub fn save(dir: &Path, state: &State) -> Result<(), String> {
     let bytes = serde_json::to_vec_pretty(state).map_err(|e| format!("serialize state: {e}"))?;
     let path = state_path(dir);
-    files::write_atomic(&path, &bytes, files::PRIVATE)
+    files::replace(&path, &bytes, files::PRIVATE)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

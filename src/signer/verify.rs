@@ -84,9 +84,15 @@ impl PublicKey {
     /// Verify `signature` (in Dfns wire form: DER for ECDSA) over `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
         let ok = match self {
-            PublicKey::P256(k) => p256::ecdsa::Signature::from_der(signature)
-                .map(|s| k.verify(message, &s).is_ok())
-                .unwrap_or(false),
+            // ring's assembly P-256 verifier is several times faster than the pure-Rust one
+            // and checks the same thing (strict DER, r and s in range); the signer runs this
+            // for every signature it makes.
+            PublicKey::P256(k) => ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ECDSA_P256_SHA256_ASN1,
+                k.to_encoded_point(false).as_bytes(),
+            )
+            .verify(message, signature)
+            .is_ok(),
             PublicKey::Secp256k1(k) => k256::ecdsa::Signature::from_der(signature)
                 .map(|s| k.verify(message, &s).is_ok())
                 .unwrap_or(false),

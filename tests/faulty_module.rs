@@ -357,13 +357,14 @@ fn latency_is_spent_inside_c_sign() {
     let started = Instant::now();
     let (ok, _, err) = case.sign(&label, &[("FAULTY_SIGN_LATENCY_MS", "400")]);
     assert!(ok, "{err}");
-    // Two C_Sign calls per signature (length query, then the signature).
+    // One C_Sign round trip per signature: the signature size is known, so dfns-hsm skips
+    // the length query that would double the latency on a network HSM.
     assert!(
-        started.elapsed() >= Duration::from_millis(800),
+        started.elapsed() >= Duration::from_millis(400),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(count(&case.stats(), "/calls/C_Sign"), 2);
+    assert_eq!(count(&case.stats(), "/calls/C_Sign"), 1);
 }
 
 #[test]

@@ -228,9 +228,18 @@ impl Key {
             ),
             Algorithm::Rsa2048 | Algorithm::Rsa3072 => (Mechanism::Sha256RsaPkcs, message),
         };
+        let expected_len = match self.algorithm {
+            Algorithm::Rsa2048 | Algorithm::Rsa3072 => {
+                usize::try_from(self.algorithm.rsa_bits().unwrap_or(2048) / 8).unwrap_or(256)
+            }
+            // r||s of a 256-bit curve, or R||S of Ed25519.
+            _ => 64,
+        };
+        let module = self.token.module();
         let raw = self.token.with_session(|s, retry| {
             let handle = self.handle(s, retry)?;
-            s.sign(&mechanism, handle, input)
+            module
+                .sign(s, &mechanism, handle, input, expected_len)
                 .map_err(|e| Error::pkcs11(format!("C_Sign with key {:?}", self.info.label), e))
         })?;
         match self.algorithm {

@@ -12,6 +12,7 @@ mod mechanism;
 mod module;
 mod pin;
 mod public_key;
+mod raw_sign;
 mod session;
 mod slot;
 mod uri;

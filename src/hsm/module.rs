@@ -12,7 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::ObjectHandle;
+use cryptoki::session::Session;
+
 use super::error::{Error, Result};
+use super::raw_sign::RawSign;
 
 /// A loaded, initialized PKCS#11 library.
 pub struct Module {
@@ -22,6 +27,8 @@ pub struct Module {
     _init_args: Option<CString>,
     // Bumped by each re-initialization, so concurrent recoveries re-initialize once.
     generation: Mutex<u64>,
+    // One-call signing through the module's own function list, when it can be had.
+    raw_sign: Option<RawSign>,
 }
 
 impl std::fmt::Debug for Module {
@@ -74,6 +81,7 @@ impl Module {
             path: path.to_path_buf(),
             _init_args: init_args,
             generation: Mutex::new(0),
+            raw_sign: RawSign::load(path),
         };
         module.initialize()?;
         Ok(module)
@@ -141,6 +149,22 @@ impl Module {
         self.initialize()?;
         *generation += 1;
         Ok(())
+    }
+
+    /// Sign `data` in one `C_Sign` round trip when the module's entry points are at hand
+    /// (`expected_len` is the signature size), else through cryptoki's two calls.
+    pub fn sign(
+        &self,
+        session: &Session,
+        mechanism: &Mechanism,
+        key: ObjectHandle,
+        data: &[u8],
+        expected_len: usize,
+    ) -> std::result::Result<Vec<u8>, CkError> {
+        match &self.raw_sign {
+            Some(raw) => raw.sign(session, mechanism, key, data, expected_len),
+            None => session.sign(mechanism, key, data),
+        }
     }
 
     /// The cryptoki context.

@@ -332,3 +332,91 @@ fn lifecycle_and_api_through_the_cli() {
     assert!(!ok);
     assert!(err.contains("404"), "{err}");
 }
+
+#[test]
+fn a_lost_answer_is_exit_code_4_with_what_to_check() {
+    let _serial = serial();
+    // Every create is carried out, then its answer lost; other calls go through.
+    let admin = Admin::start(&[
+        "--drop-response-rate",
+        "1",
+        "--drop-response-route",
+        "POST /auth/service-accounts",
+        "--drop-response-mode",
+        "close",
+    ]);
+    let name = unique_label("lost");
+    let out = admin
+        .cli()
+        .args([
+            "service-account",
+            "create",
+            "--name",
+            &name,
+            "--key",
+            &admin.label,
+            "--print-token",
+        ])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("TOKEN WAS LOST") && err.contains("archive"),
+        "{err}"
+    );
+    // Exactly one account exists, the one named in the message.
+    let (ok, list, _) = run(admin
+        .cli()
+        .args(["--output", "json", "service-account", "list"]));
+    assert!(ok);
+    let items = json(&list)["items"].as_array().expect("items").clone();
+    let ours: Vec<&Value> = items
+        .iter()
+        .filter(|a| a["userInfo"]["name"] == name.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "created exactly once");
+    let id = ours[0]["userInfo"]["userId"].as_str().expect("id");
+    assert!(err.contains(id), "the message names the account: {err}");
+
+    // A mutation of an endpoint the client cannot reconcile: never resent blindly.
+    let out = admin
+        .cli()
+        .args(["api", "POST", "/auth/service-accounts", "--data"])
+        .arg(format!(
+            r#"{{"name":"{}","publicKey":{}}}"#,
+            unique_label("generic"),
+            serde_json::to_string(
+                &std::fs::read_to_string(token().path().join(format!("{}.pem", admin.label)))
+                    .expect("pem")
+            )
+            .expect("json")
+        ))
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("OUTCOME UNKNOWN"), "{err}");
+}
+
+#[test]
+fn retries_are_bounded_by_the_flags() {
+    let _serial = serial();
+    let admin = Admin::start(&["--fail-rate", "1", "--fail-status", "503"]);
+    let out = admin
+        .cli()
+        .args(["--max-attempts", "1", "service-account", "list"])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("503"), "{err}");
+    let out = admin
+        .cli()
+        .args(["--max-attempts", "3", "service-account", "list"])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("3 attempts"), "{err}");
+}

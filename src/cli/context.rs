@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 
 use super::error::CliError;
 use super::output::OutputFormat;
-use crate::api::{ApiUrl, AuthToken, DfnsClient, DEFAULT_API_URL};
+use crate::api::{ApiUrl, AuthToken, DfnsClient, RetryPolicy, DEFAULT_API_URL};
 use crate::config::{ConfigFile, HsmSettings, KeyRef};
 use crate::hsm::{Key, KeySelector, Module, Token};
 use crate::signer::{AuditLog, HsmSigner, Signer, SoftwareSigner};
@@ -53,6 +54,22 @@ pub struct GlobalArgs {
     /// Append one JSON line per user-action signature to FILE (created 0600).
     #[arg(long, global = true, env = "DFNS_HSM_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Attempts per API call, the first included (1 = no retries; default 6).
+    #[arg(long, global = true, env = "DFNS_HSM_MAX_ATTEMPTS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: Option<u32>,
+    /// Start no new attempt of an API call after this many seconds (default 60).
+    #[arg(
+        long,
+        global = true,
+        env = "DFNS_HSM_RETRY_DEADLINE",
+        value_name = "SECS"
+    )]
+    pub retry_deadline: Option<u64>,
+    /// Limit for one HTTP request, response included, in seconds (default 30).
+    #[arg(long, global = true, env = "DFNS_HSM_TIMEOUT", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
 }
 
 /// Everything a command needs to find its HSM and identity.
@@ -203,10 +220,30 @@ impl Context {
     /// An API client for the configured identity. `signer` is needed only for mutations;
     /// reads don't open the HSM.
     pub fn client(&self, signer: Option<Arc<dyn Signer>>) -> Result<DfnsClient, CliError> {
-        Ok(DfnsClient::builder(self.api_url()?, self.auth_token()?)
+        self.client_with_token(self.auth_token()?, signer)
+    }
+
+    /// An API client for another identity's token (e.g. a service account just enrolled).
+    pub fn client_with_token(
+        &self,
+        token: AuthToken,
+        signer: Option<Arc<dyn Signer>>,
+    ) -> Result<DfnsClient, CliError> {
+        let mut policy = RetryPolicy::default();
+        if let Some(n) = self.global.max_attempts {
+            policy.max_attempts = n;
+        }
+        if let Some(secs) = self.global.retry_deadline {
+            policy.deadline = Some(Duration::from_secs(secs));
+        }
+        let mut builder = DfnsClient::builder(self.api_url()?, token)
             .maybe_signer(signer)
             .audit(self.audit_log()?)
-            .build()?)
+            .retry_policy(policy);
+        if let Some(secs) = self.global.timeout {
+            builder = builder.request_timeout(Duration::from_secs(secs));
+        }
+        Ok(builder.build()?)
     }
 
     /// A signer for `key` registered under `cred_id`: HSM-backed, or software for `file:`.

@@ -7,6 +7,9 @@ use crate::signer::SignerError;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for any other failure.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code when a mutation's outcome needs a person to look: it may or may not have been
+/// carried out, or an account was created but its one-time token was lost.
+pub const EXIT_CHECK: i32 = 4;
 /// Exit code when Dfns accepted a mutation but holds it for a policy approval (HTTP 202).
 /// Not an error: the JSON on stdout describes what is pending.
 pub const EXIT_PENDING: i32 = 3;
@@ -38,6 +41,9 @@ impl CliError {
             CliError::Usage(_)
             | CliError::Hsm(HsmError::Config(_))
             | CliError::Hsm(HsmError::Uri(_)) => EXIT_USAGE,
+            CliError::Api(e) if e.is_outcome_unknown() || e.created_without_token().is_some() => {
+                EXIT_CHECK
+            }
             _ => EXIT_FAILURE,
         }
     }

@@ -11,7 +11,7 @@ mod token;
 mod token_file;
 
 pub use context::{Context, GlobalArgs};
-pub use error::{CliError, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
+pub use error::{CliError, EXIT_CHECK, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
 pub use output::{OutputFormat, Report};
 
 use clap::{Parser, Subcommand};

@@ -286,9 +286,7 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
     let target = format!("/auth/service-accounts/{}", account.id());
     let probe_body =
         RequestBody::json(&json!({ "name": account.user_info.name })).map_err(CliError::Failed)?;
-    let as_account = DfnsClient::builder(ctx.api_url()?, access_token.clone())
-        .audit(ctx.audit_log()?)
-        .build()?;
+    let as_account = ctx.client_with_token(access_token.clone(), None)?;
     let challenge = as_account
         .init_user_action(&Method::PUT, &target, Some(&probe_body))
         .await?;

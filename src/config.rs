@@ -43,6 +43,8 @@ pub struct HsmSettings {
     pub public_key_private: Option<bool>,
     /// Seconds an operation waits for a vanished token before giving up (default 60).
     pub recovery_budget_secs: Option<u64>,
+    /// Length in bytes of the random `CKA_ID` of generated keys (default 16; YubiHSM: 2).
+    pub key_id_bytes: Option<usize>,
 }
 
 /// `[dfns]`: the Dfns identity.
@@ -89,6 +91,7 @@ impl HsmSettings {
         fill(&mut self.max_sessions, &file.max_sessions);
         fill(&mut self.public_key_private, &file.public_key_private);
         fill(&mut self.recovery_budget_secs, &file.recovery_budget_secs);
+        fill(&mut self.key_id_bytes, &file.key_id_bytes);
         self
     }
 
@@ -159,6 +162,7 @@ impl HsmSettings {
                 .recovery_budget_secs
                 .map(std::time::Duration::from_secs)
                 .unwrap_or(d.recovery_budget),
+            key_id_bytes: self.key_id_bytes.unwrap_or(d.key_id_bytes).clamp(1, 64),
         }
     }
 }

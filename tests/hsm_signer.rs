@@ -225,3 +225,29 @@ fn a_missing_key_names_the_key_and_the_token() {
         "{msg}"
     );
 }
+
+#[test]
+fn key_ids_have_the_configured_length() {
+    use dfns_hsm::hsm::{Module, PinSource, Token, TokenOptions, TokenSelector};
+    let t = token();
+    let module = Module::load(&t.module, None).expect("module");
+    let tok = Token::open(
+        module,
+        &TokenSelector::Label(common::softhsm::LABEL.into()),
+        &PinSource::File(t.pin_file.clone()),
+        TokenOptions {
+            key_id_bytes: 2,
+            ..TokenOptions::default()
+        },
+    )
+    .expect("open");
+    let key = generate_key(&tok, &unique_label("short-id"), Algorithm::EcdsaP256).expect("gen");
+    assert_eq!(key.info().id_bytes().len(), 2, "{}", key.info().id);
+    let default = generate_key(
+        &token().open(),
+        &unique_label("long-id"),
+        Algorithm::Ed25519,
+    )
+    .expect("gen");
+    assert_eq!(default.info().id_bytes().len(), 16);
+}

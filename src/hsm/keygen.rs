@@ -16,9 +16,6 @@ use super::key::{describe_key, find_one, Key, KeySelector};
 use super::public_key::ec_params_for;
 use super::session::Token;
 
-/// Length of the random `CKA_ID` given to new keys.
-const KEY_ID_LEN: usize = 16;
-
 /// Generate a key pair labelled `label`; refuses a label that any object already has.
 pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Result<Key> {
     if label.is_empty() {
@@ -35,7 +32,7 @@ pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Re
             return Ok((handle, id.clone(), describe_key(s, handle)?));
         }
         refuse_existing(token, s, label)?;
-        let id = fresh_id(s)?;
+        let id = fresh_id(s, token.options().key_id_bytes)?;
         let (mechanism, mut public, mut private) = templates(algorithm, public_private)?;
         for t in [&mut public, &mut private] {
             t.push(Attribute::Id(id.clone()));
@@ -88,14 +85,19 @@ fn refuse_existing(token: &Token, s: &Session, label: &str) -> Result<()> {
     }
 }
 
-fn fresh_id(s: &Session) -> Result<Vec<u8>> {
-    for _ in 0..4 {
-        let id: [u8; KEY_ID_LEN] = rand::random();
+fn fresh_id(s: &Session, len: usize) -> Result<Vec<u8>> {
+    // Short ids (YubiHSM maps CKA_ID to a 16-bit object id) collide more: try harder.
+    for _ in 0..16 {
+        let id: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+        // An all-zero id is object 0 on YubiHSM, which is reserved.
+        if id.iter().all(|b| *b == 0) {
+            continue;
+        }
         let clash = s
-            .find_objects(&[Attribute::Id(id.to_vec())])
+            .find_objects(&[Attribute::Id(id.clone())])
             .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
         if clash.is_empty() {
-            return Ok(id.to_vec());
+            return Ok(id);
         }
     }
     Err(Error::Config("could not pick an unused CKA_ID".into()))

@@ -36,6 +36,8 @@ pub struct TokenOptions {
     /// How long an operation keeps waiting for a token that went away before the token is
     /// reported unusable.
     pub recovery_budget: Duration,
+    /// Length of the random `CKA_ID` of generated keys (YubiHSM wants 2: its object id).
+    pub key_id_bytes: usize,
 }
 
 impl Default for TokenOptions {
@@ -44,6 +46,7 @@ impl Default for TokenOptions {
             max_sessions: 8,
             public_key_private: true,
             recovery_budget: Duration::from_secs(60),
+            key_id_bytes: 16,
         }
     }
 }

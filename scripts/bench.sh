@@ -14,10 +14,7 @@ cd "$root"
 . scripts/lib/packages.sh
 
 ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc /usr/bin/time:time
-command -v cargo >/dev/null 2>&1 || {
-    echo "bench: cargo not found; install Rust (https://rustup.rs) first" >&2
-    exit 1
-}
+require_cargo
 
 sdk_args=()
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&

@@ -18,10 +18,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/packages.sh
 
 ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc jq:jq
-command -v cargo >/dev/null 2>&1 || {
-    echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
-    exit 1
-}
+require_cargo
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 

@@ -7,10 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/packages.sh
 
 ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc openssl:openssl
-command -v cargo >/dev/null 2>&1 || {
-    echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
-    exit 1
-}
+require_cargo
 
 echo "== format and lint" >&2
 cargo fmt --all -- --check

@@ -26,3 +26,10 @@ ensure_packages() {
     "${sudo[@]}" apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
 }
+
+# require_cargo: the Rust toolchain is the one thing the scripts cannot install with apt.
+require_cargo() {
+    command -v cargo >/dev/null 2>&1 && return 0
+    echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
+    exit 1
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::faulty::faulty_module;
 use common::softhsm::{token, unique_label, LABEL};
-use common::verify::ring_verify_p256;
+use common::verify::verify_p256;
 use dfns_hsm::hsm::{
     generate_key, Algorithm, Error as HsmError, Key, KeySelector, Module, PinSource, Token,
     TokenOptions, TokenSelector,
@@ -44,7 +44,7 @@ fn a_token_gone_for_five_seconds_is_recovered_and_one_gone_for_good_is_reported(
     let label = unique_label("outage");
     let key = generate_key(&tok, &label, Algorithm::EcdsaP256).expect("generate");
     let spki = key.info().spki_der().to_vec();
-    assert!(ring_verify_p256(
+    assert!(verify_p256(
         &spki,
         b"before",
         &key.sign(b"before").expect("sign before")
@@ -64,7 +64,7 @@ fn a_token_gone_for_five_seconds_is_recovered_and_one_gone_for_good_is_reported(
         .sign(b"during")
         .expect("the signature waits for the token and is made");
     replug.join().expect("replug thread");
-    assert!(ring_verify_p256(&spki, b"during", &sig));
+    assert!(verify_p256(&spki, b"during", &sig));
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
     assert_eq!(s["token"]["absences"], 1, "{s}");
@@ -78,7 +78,7 @@ fn a_token_gone_for_five_seconds_is_recovered_and_one_gone_for_good_is_reported(
     );
     // And it keeps working, found again by label/id.
     let again = Key::find(&tok, KeySelector::Label(label.clone())).expect("find after outage");
-    assert!(ring_verify_p256(
+    assert!(verify_p256(
         &spki,
         b"after",
         &again.sign(b"after").expect("sign after")

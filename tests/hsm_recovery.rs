@@ -4,7 +4,7 @@
 mod common;
 
 use common::softhsm::{token, unique_label};
-use common::verify::ring_verify_p256;
+use common::verify::verify_p256;
 use dfns_hsm::hsm::{generate_key, Algorithm};
 
 #[test]
@@ -18,7 +18,7 @@ fn a_dead_session_is_replaced_and_the_signature_still_made() {
     close_all_sessions(&t.module, tok.slot().id());
     let sig = key.sign(b"after the drop").expect("recovered sign");
     let spki = key.info().spki_der().to_vec();
-    assert!(ring_verify_p256(&spki, b"after the drop", &sig));
+    assert!(verify_p256(&spki, b"after the drop", &sig));
 }
 
 /// `C_CloseAllSessions` straight from the module (cryptoki does not wrap it). dlopen of the

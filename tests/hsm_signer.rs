@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::softhsm::{token, unique_label};
-use common::verify::{b64url_decode, openssl_verify, ring_verify_p256};
+use common::verify::{b64url_decode, openssl_verify, verify_p256};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use dfns_hsm::hsm::{generate_key, Algorithm, Error as HsmError, Key, KeySelector};
 use dfns_hsm::signer::{client_data_bytes, HsmSigner, Signer, SignerError, UserActionChallenge};
@@ -163,7 +163,7 @@ async fn a_thousand_signatures_from_eight_tasks_all_verify() {
                 let a = ff.assertion();
                 let data = b64url_decode(&a.client_data);
                 assert_eq!(data, client_data_bytes(&format!("ch-{task}-{i}")));
-                if ring_verify_p256(&spki, &data, &b64url_decode(&a.signature)) {
+                if verify_p256(&spki, &data, &b64url_decode(&a.signature)) {
                     verified += 1;
                 }
             }

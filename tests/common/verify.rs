@@ -1,5 +1,5 @@
-//! Independent verification: the `openssl` command line, and `ring`, neither of which made
-//! the signature (the token did) nor is used by dfns-hsm's own self-check (RustCrypto).
+//! Independent verification: the `openssl` command line, and RustCrypto's `p256`, neither of
+//! which made the signature (the token did) nor is dfns-hsm's own P-256 self-check (`ring`).
 
 use std::path::Path;
 use std::process::Command;
@@ -51,11 +51,16 @@ pub fn openssl_verify(dir: &Path, alg: Algorithm, pem: &str, message: &[u8], sig
     out.status.success()
 }
 
-/// Verify a P-256 DER signature with `ring` (for bulk checks where spawning openssl is slow).
-pub fn ring_verify_p256(spki_der: &[u8], message: &[u8], sig_der: &[u8]) -> bool {
-    // ring wants the bare SEC1 point: strip the SPKI header of a P-256 key (26 bytes).
-    let point = &spki_der[spki_der.len() - 65..];
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
-        .verify(message, sig_der)
-        .is_ok()
+/// Verify a P-256 DER signature with RustCrypto's `p256` (for bulk checks where spawning
+/// openssl is slow). Neither the token (SoftHSM2) nor the signer's self-check (`ring`) uses it.
+pub fn verify_p256(spki_der: &[u8], message: &[u8], sig_der: &[u8]) -> bool {
+    use p256::ecdsa::signature::Verifier as _;
+    use p256::pkcs8::DecodePublicKey as _;
+    let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der) else {
+        return false;
+    };
+    let Ok(sig) = p256::ecdsa::Signature::from_der(sig_der) else {
+        return false;
+    };
+    key.verify(message, &sig).is_ok()
 }

@@ -93,8 +93,11 @@ fn sign_challenge_reads_a_challenge_document_and_checks_allow_credentials() {
         r#"{"challenge":"Y2gtZG9j","challengeIdentifier":"eyJ","allowCredentials":{"key":[{"type":"public-key","id":"cred-a"}],"webauthn":[]},"newField":1}"#,
     )
     .expect("write");
+    let audit = t.path().join(format!("{label}.audit"));
     let (ok, out, err) = run(t
         .cli()
+        .arg("--audit-log")
+        .arg(&audit)
         .args([
             "key",
             "sign-challenge",
@@ -109,6 +112,8 @@ fn sign_challenge_reads_a_challenge_document_and_checks_allow_credentials() {
     assert_eq!(json(&out)["credentialAssertion"]["credId"], "cred-a");
     let (ok, _, err) = run(t
         .cli()
+        .arg("--audit-log")
+        .arg(&audit)
         .args([
             "key",
             "sign-challenge",
@@ -121,6 +126,22 @@ fn sign_challenge_reads_a_challenge_document_and_checks_allow_credentials() {
         .arg(&doc));
     assert!(!ok);
     assert!(err.contains("cred-b") && err.contains("cred-a"), "{err}");
+    // Both attempts are in the audit trail, the refusal with its reason.
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .expect("audit")
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["outcome"], "ok");
+    assert_eq!(
+        lines[0]["method"],
+        Value::Null,
+        "a delegated signature has no request"
+    );
+    assert!(lines[1]["outcome"]
+        .as_str()
+        .is_some_and(|o| o.starts_with("error:") && o.contains("cred-b")));
 }
 
 #[test]

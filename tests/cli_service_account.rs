@@ -63,8 +63,11 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
     let dir = tempfile::tempdir().expect("tmp");
     let token_out = dir.path().join("bot.token");
     let key_label = unique_label("bot");
+    let audit = dir.path().join("audit.jsonl");
     let (ok, out, err) = run(admin
         .cli()
+        .arg("--audit-log")
+        .arg(&audit)
         .args([
             "--output",
             "json",
@@ -99,6 +102,33 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
     let meta = std::fs::metadata(&token_out).expect("token file");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let saved = std::fs::read_to_string(&token_out).expect("read");
+    // The audit trail: the admin's signature for the create, the account's for the proof.
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .expect("audit log")
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["method"], "POST");
+    assert_eq!(lines[0]["path"], "/auth/service-accounts");
+    assert_eq!(lines[0]["credId"], admin.emu.admin_cred_id().as_str());
+    assert_eq!(lines[1]["credId"], cred.as_str());
+    assert_eq!(lines[1]["keyUri"], uri.as_str());
+    for l in &lines {
+        assert_eq!(l["outcome"], "ok");
+        assert_eq!(
+            l["challengeIdentifierSha256"].as_str().map(str::len),
+            Some(64)
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(&audit)
+            .expect("audit")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     assert!(
         !out.contains(&saved) && !err.contains(&saved),
         "token leaked to the terminal"

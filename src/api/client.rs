@@ -276,6 +276,32 @@ impl DfnsClient {
         }))
     }
 
+    /// The user-action flow alone with this client's signer (challenge, signature, one-time
+    /// token), without sending the request it authorizes. The token proves that this client's
+    /// bearer token, credential and key work together and changes nothing at Dfns; the
+    /// signature is audited like any other.
+    pub async fn obtain_user_action(
+        &self,
+        method: &Method,
+        path_with_query: &str,
+        body: Option<&RequestBody>,
+    ) -> Result<UserActionToken, ApiError> {
+        let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
+        let signer = self.signer.as_deref().ok_or_else(|| ApiError::NoSigner {
+            method: method.clone(),
+            target: target.to_string(),
+        })?;
+        user_action::obtain(
+            &self.transport,
+            signer,
+            self.audit.as_deref(),
+            method,
+            &target,
+            body,
+        )
+        .await
+    }
+
     /// One attempt: the user-action flow when the endpoint needs it (fresh challenge, fresh
     /// signature, fresh token), then the request.
     async fn attempt(

@@ -17,7 +17,7 @@ use super::body::RequestBody;
 use super::error::ApiError;
 use super::target::RequestTarget;
 use super::transport::Transport;
-use crate::signer::{AuditLog, AuditRecord, FirstFactor, Signer, UserActionChallenge};
+use crate::signer::{sign_audited, AuditLog, FirstFactor, Signer, UserActionChallenge};
 
 /// Path of step 1.
 pub const INIT_PATH: &str = "/auth/action/init";
@@ -135,27 +135,16 @@ pub(crate) async fn obtain(
     let challenge = init(transport, method, target.path(), payload)
         .await
         .map_err(wrap)?;
-    let started = (std::time::SystemTime::now(), std::time::Instant::now());
-    let signed = signer.sign(&challenge).await;
-    if let Some(log) = audit {
-        let record = AuditRecord::new(
-            started.0,
-            started.1.elapsed(),
-            signer.key_uri(),
-            signer.cred_id(),
-            Some((method.as_str(), target.path())),
-            &challenge.challenge_identifier,
-            signed.as_ref().map(|_| ()).map_err(|e| e.to_string()),
-        );
-        // No signature leaves without its audit line.
-        log.record(&record).map_err(|e| {
-            wrap(ApiError::Config(format!(
-                "cannot write the audit log {}: {e}",
-                log.path().display()
-            )))
-        })?;
-    }
-    let first_factor = signed.map_err(|e| wrap(ApiError::Signer(e)))?;
+    // No signature leaves without its audit line.
+    let first_factor = sign_audited(
+        signer,
+        &challenge,
+        audit,
+        Some((method.as_str(), target.path())),
+    )
+    .await
+    .map_err(|e| wrap(ApiError::Config(e.to_string())))?
+    .map_err(|e| wrap(ApiError::Signer(e)))?;
     complete(transport, &challenge.challenge_identifier, &first_factor)
         .await
         .map_err(wrap)

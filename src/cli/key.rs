@@ -11,7 +11,7 @@ use super::error::CliError;
 use super::output::Report;
 use crate::config::KeyRef;
 use crate::hsm::{generate_key, list_keys, Algorithm, Key};
-use crate::signer::UserActionChallenge;
+use crate::signer::{sign_audited, UserActionChallenge};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -147,7 +147,11 @@ async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report
     };
     let key_ref: KeyRef = args.key.parse()?;
     let signer = ctx.signer(&key_ref, &cred_id)?;
-    let first_factor = signer.sign(&challenge).await?;
+    let audit = ctx.audit_log()?;
+    // A delegated signature: the request it authorizes is not known here.
+    let first_factor = sign_audited(signer.as_ref(), &challenge, audit.as_deref(), None)
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))??;
     let json = serde_json::to_value(&first_factor).map_err(|e| CliError::Failed(e.to_string()))?;
     let human = serde_json::to_string(&json).map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(Report::new(json, human))

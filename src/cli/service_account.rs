@@ -16,7 +16,7 @@ use crate::api::{
 };
 use crate::config::KeyRef;
 use crate::hsm::{generate_key, Algorithm, Error as HsmError, Key, KeySelector};
-use crate::signer::{HsmSigner, PublicKey, Signer};
+use crate::signer::{HsmSigner, PublicKey};
 
 /// Service-account commands.
 #[derive(Debug, Subcommand)]
@@ -286,28 +286,28 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
     let target = format!("/auth/service-accounts/{}", account.id());
     let probe_body =
         RequestBody::json(&json!({ "name": account.user_info.name })).map_err(CliError::Failed)?;
-    let as_account = ctx.client_with_token(access_token.clone(), None)?;
-    let challenge = as_account
-        .init_user_action(&Method::PUT, &target, Some(&probe_body))
-        .await?;
     let cred_id = match account.cred_id() {
         Some(c) if !c.is_empty() => c.to_owned(),
-        // Some Dfns responses leave credId empty; the challenge names the credential.
-        _ => challenge
+        // Some Dfns responses leave credId empty; a challenge names the credential.
+        _ => ctx
+            .client_with_token(access_token.clone(), None)?
+            .init_user_action(&Method::PUT, &target, Some(&probe_body))
+            .await?
             .allowed_key_ids()
             .next()
             .unwrap_or_default()
             .to_owned(),
     };
     let signer = HsmSigner::new(Arc::clone(&key), &cred_id)?;
-    let first_factor = signer.sign(&challenge).await?;
-    as_account
-        .complete_user_action(&challenge.challenge_identifier, &first_factor)
+    ctx.client_with_token(access_token.clone(), Some(Arc::new(signer)))?
+        .obtain_user_action(&Method::PUT, &target, Some(&probe_body))
         .await
-        .map_err(|e| CliError::Failed(format!(
-            "service account {} was created and its token saved, but a signed round trip as it failed: {e}",
-            account.id()
-        )))?;
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "service account {} was created and its token saved, but a signed round trip as it failed: {e}",
+                account.id()
+            ))
+        })?;
 
     let mut json = json!({
         "serviceAccountId": account.id(),

@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+
+use super::{FirstFactor, Signer, SignerError, UserActionChallenge};
 use sha2::{Digest as _, Sha256};
 
 /// One audit line.
@@ -65,6 +67,39 @@ impl<'a> AuditRecord<'a> {
             duration_ms: (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         }
     }
+}
+
+/// Sign `challenge`, appending an audit line to `log` when one is given. `request` is the
+/// method and path the user action authorizes, when known.
+///
+/// The outer error is a failure to write the audit line: a regulated deployment would rather
+/// stop than sign without a trail. The inner result is the signing outcome.
+pub async fn sign_audited(
+    signer: &dyn Signer,
+    challenge: &UserActionChallenge,
+    log: Option<&AuditLog>,
+    request: Option<(&str, &str)>,
+) -> std::io::Result<Result<FirstFactor, SignerError>> {
+    let started = (SystemTime::now(), std::time::Instant::now());
+    let signed = signer.sign(challenge).await;
+    if let Some(log) = log {
+        let record = AuditRecord::new(
+            started.0,
+            started.1.elapsed(),
+            signer.key_uri(),
+            signer.cred_id(),
+            request,
+            &challenge.challenge_identifier,
+            signed.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        );
+        log.record(&record).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot write the audit log {}: {e}", log.path().display()),
+            )
+        })?;
+    }
+    Ok(signed)
 }
 
 /// An append-only JSON-lines audit file, shared by all signing tasks.

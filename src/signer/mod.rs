@@ -13,7 +13,7 @@ mod software;
 mod verify;
 
 pub use assertion::{FirstFactor, KeyAssertion};
-pub use audit::{AuditLog, AuditRecord};
+pub use audit::{sign_audited, AuditLog, AuditRecord};
 pub use challenge::{
     AllowCredentials, AllowedCredential, SupportedCredentialKind, UserActionChallenge,
 };

@@ -450,3 +450,43 @@ fn retries_are_bounded_by_the_flags() {
     assert!(!out.status.success());
     assert!(err.contains("3 attempts"), "{err}");
 }
+
+#[test]
+fn doctor_checks_the_api_the_token_and_the_clock() {
+    let _serial = serial();
+    let admin = Admin::start(&[]);
+    let (ok, out, err) = run(admin.cli().args(["--output", "json", "doctor"]));
+    assert!(ok, "{out} {err}");
+    let report = json(&out);
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {report}"))
+    };
+    assert_eq!(check("api")["status"], "ok");
+    assert!(check("api")["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("token is accepted")));
+    assert_eq!(check("api clock")["status"], "ok");
+    assert_eq!(
+        check("signature")["status"],
+        "ok",
+        "the signing key was test-signed"
+    );
+
+    // A refused token is a failed check and a non-zero exit.
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.token");
+    std::fs::write(&bad, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln").expect("write");
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (ok, _, err) = run(admin
+        .cli()
+        .env("DFNS_AUTH_TOKEN_FILE", &bad)
+        .args(["doctor"]));
+    assert!(!ok);
+    assert!(err.contains("token is refused (401)"), "{err}");
+}

@@ -87,6 +87,7 @@ pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
         settings = settings.with_uri(uri)?;
     }
     check_clock(&mut checks);
+    check_api(&mut checks, ctx);
 
     let module = match ctx.module(&settings) {
         Ok(m) => {
@@ -180,6 +181,95 @@ fn check_clock(checks: &mut Checks) {
         );
     } else {
         checks.push("clock", Status::Ok, "system clock plausible");
+    }
+}
+
+/// Reach the API (when one is configured), check the token is accepted, and compare the
+/// server's clock with ours.
+fn check_api(checks: &mut Checks, ctx: &Context) {
+    if ctx.global.api_url.is_none() && ctx.file.dfns.api_url.is_none() {
+        checks.push(
+            "api",
+            Status::Ok,
+            "not checked (no --api-url / DFNS_API_URL)",
+        );
+        return;
+    }
+    let url = match ctx.api_url() {
+        Ok(u) => u,
+        Err(e) => {
+            checks.push("api", Status::Fail, e.to_string());
+            return;
+        }
+    };
+    let token = ctx.auth_token().ok();
+    let target = format!("{}/auth/service-accounts", url.as_str());
+    let probe = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .user_agent(crate::api::USER_AGENT)
+            .build()?;
+        let mut request = client.get(&target);
+        if let Some(t) = &token {
+            request = request.bearer_auth(t.expose_secret());
+        }
+        request.send().await
+    };
+    // Doctor runs on a blocking thread of the runtime, where blocking on a future is allowed.
+    let response = match tokio::runtime::Handle::try_current() {
+        Ok(rt) => rt.block_on(probe),
+        Err(e) => {
+            checks.push("api", Status::Fail, format!("no async runtime: {e}"));
+            return;
+        }
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            checks.push(
+                "api",
+                Status::Fail,
+                format!("cannot reach {}: {e}", url.as_str()),
+            );
+            return;
+        }
+    };
+    let status = response.status().as_u16();
+    match (status, token.is_some()) {
+        (200, _) => checks.push("api", Status::Ok, format!("{} reachable; the token is accepted", url.as_str())),
+        (401, true) => checks.push(
+            "api",
+            Status::Fail,
+            format!("{} reachable but the token is refused (401): expired, revoked, or for another region", url.as_str()),
+        ),
+        (401, false) => checks.push("api", Status::Ok, format!("{} reachable (no token configured to check)", url.as_str())),
+        (other, _) => checks.push("api", Status::Warn, format!("{} answered HTTP {other}", url.as_str())),
+    }
+    let server_time = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok());
+    if let Some(server) = server_time {
+        let now = std::time::SystemTime::now();
+        let skew = now
+            .duration_since(server)
+            .or_else(|_| server.duration_since(now))
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // HTTP dates have one-second resolution; tokens and challenges live for minutes.
+        let status = if skew > 60 {
+            Status::Fail
+        } else if skew > 5 {
+            Status::Warn
+        } else {
+            Status::Ok
+        };
+        checks.push(
+            "api clock",
+            status,
+            format!("local clock is {skew} s from the API server's"),
+        );
     }
 }
 

@@ -123,3 +123,11 @@ impl Signer for HsmSigner {
         Ok(assertion(&self.inner.cred_id, &data, &signature))
     }
 }
+
+// The signer is shared by many tasks and threads: keep it so at compile time.
+const _: fn() = || {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<HsmSigner>();
+    shareable::<crate::hsm::Token>();
+    shareable::<crate::hsm::Key>();
+};

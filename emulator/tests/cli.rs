@@ -102,15 +102,7 @@ async fn admin_public_key_option_uses_the_given_key() {
         .await;
     let cd = support::sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = impostor.key.sign(&cd);
-    let (s, _) = emu
-        .complete(
-            &impostor,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &impostor.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, _) = emu.answer(&impostor, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = emu
         .send(

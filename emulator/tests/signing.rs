@@ -62,15 +62,7 @@ async fn assertion_failures_are_rejected() {
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let raw = admin.key.sign_raw_ecdsa(&cd);
     assert_eq!(raw.len(), 64);
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &raw,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &raw).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "signature_malformed");
     assert!(v["error"]["message"].as_str().unwrap().contains("DER"));
@@ -79,15 +71,7 @@ async fn assertion_failures_are_rejected() {
     let ch = emu.init(&admin, "POST", path, "{}").await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = TestKey::p256().sign(&cd);
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "signature_invalid");
 
@@ -95,15 +79,7 @@ async fn assertion_failures_are_rejected() {
     let ch = emu.init(&admin, "POST", path, "{}").await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(b"something else");
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(code(&v), "signature_invalid");
 
@@ -127,15 +103,7 @@ async fn assertion_failures_are_rejected() {
     let ch = emu.init(&admin, "POST", path, "{}").await;
     let cd = sorted_client_data("Y2gtb3RoZXI");
     let sig = admin.key.sign(&cd);
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "client_data_challenge_mismatch");
 
@@ -144,15 +112,7 @@ async fn assertion_failures_are_rejected() {
     let challenge = ch["challenge"].as_str().unwrap();
     let cd = serde_json::to_vec(&json!({"challenge": challenge, "type": "key.create"})).unwrap();
     let sig = admin.key.sign(&cd);
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "client_data_invalid");
 }
@@ -185,15 +145,7 @@ async fn challenge_expires() {
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = admin.key.sign(&cd);
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "challenge_expired");
 }
@@ -208,15 +160,7 @@ async fn challenge_of_another_caller_is_rejected() {
         .await;
     let cd = sorted_client_data(ch["challenge"].as_str().unwrap());
     let sig = sa.key.sign(&cd);
-    let (s, v) = emu
-        .complete(
-            &sa,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &sa.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&sa, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code(&v), "challenge_wrong_caller");
 }
@@ -233,15 +177,7 @@ async fn official_sdk_client_data_shapes_are_accepted() {
     let cd = ts_client_data(&challenge);
     assert!(cd.starts_with(br#"{"type""#));
     let sig = admin.key.sign(&cd);
-    let (s, v) = emu
-        .complete(
-            &admin,
-            ch["challengeIdentifier"].as_str().unwrap(),
-            &admin.cred_id,
-            &cd,
-            &sig,
-        )
-        .await;
+    let (s, v) = emu.answer(&admin, &ch, &cd, &sig).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Python's shape with origin/crossOrigin, sent with base64 padding.

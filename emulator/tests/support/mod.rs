@@ -155,6 +155,19 @@ impl Emu {
         .await
     }
 
+    /// `POST /auth/action` answering challenge `ch` as `id`, with `id`'s own credential.
+    pub async fn answer(
+        &self,
+        id: &Identity,
+        ch: &Value,
+        client_data: &[u8],
+        signature: &[u8],
+    ) -> (StatusCode, Value) {
+        let ident = ch["challengeIdentifier"].as_str().unwrap_or_default();
+        self.complete(id, ident, &id.cred_id, client_data, signature)
+            .await
+    }
+
     /// Full signing flow; returns the user-action token.
     pub async fn user_action(
         &self,

@@ -313,3 +313,49 @@ fn an_existing_label_is_refused_by_the_cli() {
         "{err}"
     );
 }
+
+#[test]
+fn the_pin_can_be_typed_at_a_prompt_and_no_terminal_is_a_clear_error() {
+    let _serial = serial();
+    let t = token();
+    // util-linux `script` gives the CLI a terminal; the PIN is typed into it.
+    let bin = env!("CARGO_BIN_EXE_dfns-hsm");
+    let mut cmd = t.cli();
+    let cmd = cmd
+        .env("DFNS_HSM_PIN_SOURCE", "prompt")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{bin} key list"), "/dev/null"])
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    {
+        use std::io::Write as _;
+        let stdin = child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{}", t.pin).expect("type the PIN");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("PIN for token"), "a prompt was shown: {text}");
+    assert!(text.contains("key(s) on token"), "{text}");
+
+    // Without a terminal (a service, CI), the prompt cannot work: say what to use instead.
+    let out = std::process::Command::new("setsid")
+        .arg("--wait")
+        .arg(bin)
+        .args(["key", "list"])
+        .envs(t.cli().get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .env("DFNS_HSM_PIN_SOURCE", "prompt")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setsid");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--pin-source env:VAR or file:PATH"), "{err}");
+}

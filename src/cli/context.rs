@@ -19,7 +19,7 @@ pub struct GlobalArgs {
     /// Output format: human text or one JSON document.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// TOML profile with [hsm] and [dfns] settings (see hsm-config/).
+    /// TOML profile: the hsm and dfns tables (see hsm-config/).
     #[arg(long, global = true, env = "DFNS_HSM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// PKCS#11 library (.so).

@@ -97,7 +97,7 @@ pub struct Args {
     )]
     pub fail_retry_after: u64,
 
-    /// Restrict injected refusals to requests matching "[METHOD ]PATH_PREFIX", e.g.
+    /// Restrict injected refusals to requests matching "METHOD PATH_PREFIX" (method optional), e.g.
     /// "POST /auth/service-accounts" or "/auth/action"; repeatable. Default: every endpoint.
     #[arg(
         long = "fail-route",
@@ -126,7 +126,7 @@ pub struct Args {
     )]
     pub drop_response_mode: Vec<DropMode>,
 
-    /// Restrict lost responses to requests matching "[METHOD ]PATH_PREFIX"; repeatable.
+    /// Restrict lost responses to requests matching "METHOD PATH_PREFIX" (method optional); repeatable.
     /// Default: every endpoint.
     #[arg(
         long = "drop-response-route",

@@ -1,7 +1,7 @@
 //! Compact HS256 JSON Web Tokens: bearer tokens, challenge identifiers, user-action tokens.
 //!
 //! Only `{"alg":"HS256","typ":"JWT"}` is minted or accepted; the MAC is checked in constant
-//! time before the claims are even parsed, and `exp` is checked by the caller's [`verify`].
+//! time before the claims are even parsed, and `exp` is checked by the caller's `verify`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -222,6 +222,29 @@ fn signing_survives_a_dropped_session_or_a_device_error_with_one_retry() {
 }
 
 #[test]
+fn a_token_asking_for_a_bigger_buffer_gets_a_second_c_sign() {
+    let case = Case::new("buffer");
+    let (label, pem) = case.generate("faulty-buffer", Algorithm::Ed25519);
+    // The first C_Sign answers CKR_BUFFER_TOO_SMALL without signing (the operation stays
+    // active, as PKCS#11 specifies); the signer asks again on the same operation.
+    let (ok, out, err) = case.sign(&label, &[("FAULTY_SIGN_NTH", "1:BUFFER_TOO_SMALL:answer")]);
+    assert!(ok, "{err}");
+    assert_verifies(case.token, Algorithm::Ed25519, &pem, &out);
+    let stats = case.stats();
+    assert_eq!(
+        count(&stats, "/faults/by_rv/CKR_BUFFER_TOO_SMALL"),
+        1,
+        "{stats}"
+    );
+    assert_eq!(
+        count(&stats, "/calls/C_SignInit"),
+        1,
+        "same operation: {stats}"
+    );
+    assert_eq!(count(&stats, "/calls/C_Sign"), 2, "{stats}");
+}
+
+#[test]
 fn signing_logs_in_again_when_the_login_is_lost() {
     let case = Case::new("relogin");
     let (label, pem) = case.generate("faulty-relogin", Algorithm::Ed25519);

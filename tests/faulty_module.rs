@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::faulty::faulty_module;
 use common::softhsm::{run, serial, token, unique_label, TestToken};
-use common::verify::{b64url_decode, openssl_verify};
+use common::verify::assert_first_factor_verifies;
 use dfns_hsm::hsm::Algorithm;
 use serde_json::Value;
 
@@ -112,19 +112,7 @@ fn count(stats: &Value, pointer: &str) -> u64 {
 
 /// The signature in a `firstFactor` document verifies over its clientData.
 fn assert_verifies(t: &TestToken, alg: Algorithm, pem: &str, first_factor: &str) {
-    let ff = json(first_factor);
-    let a = &ff["credentialAssertion"];
-    assert_eq!(a["credId"], "cred-f");
-    let data = b64url_decode(a["clientData"].as_str().expect("clientData"));
-    assert_eq!(
-        data,
-        br#"{"challenge":"Y2gtZmF1bHR5","type":"key.get"}"#.to_vec()
-    );
-    let sig = b64url_decode(a["signature"].as_str().expect("signature"));
-    assert!(
-        openssl_verify(t.path(), alg, pem, &data, &sig),
-        "{alg}: openssl rejects the signature"
-    );
+    assert_first_factor_verifies(t.path(), alg, pem, first_factor, "cred-f", "Y2gtZmF1bHR5");
 }
 
 #[test]

@@ -64,3 +64,31 @@ pub fn verify_p256(spki_der: &[u8], message: &[u8], sig_der: &[u8]) -> bool {
     };
     key.verify(message, &sig).is_ok()
 }
+
+/// A `firstFactor` document printed by the CLI: a Key assertion for `cred_id` whose clientData
+/// is exactly `{"challenge":"<challenge>","type":"key.get"}` and whose signature `openssl`
+/// verifies over those bytes with `pem`.
+pub fn assert_first_factor_verifies(
+    dir: &Path,
+    alg: Algorithm,
+    pem: &str,
+    first_factor: &str,
+    cred_id: &str,
+    challenge: &str,
+) {
+    let ff: serde_json::Value = serde_json::from_str(first_factor)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {first_factor}"));
+    assert_eq!(ff["kind"], "Key", "{ff}");
+    let a = &ff["credentialAssertion"];
+    assert_eq!(a["credId"], cred_id, "{ff}");
+    let data = b64url_decode(a["clientData"].as_str().expect("clientData"));
+    assert_eq!(
+        data,
+        format!(r#"{{"challenge":"{challenge}","type":"key.get"}}"#).into_bytes()
+    );
+    let sig = b64url_decode(a["signature"].as_str().expect("signature"));
+    assert!(
+        openssl_verify(dir, alg, pem, &data, &sig),
+        "{alg}: openssl rejects the signature"
+    );
+}

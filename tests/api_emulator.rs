@@ -11,7 +11,7 @@ use dfns_hsm::api::{
     ApiError, ApiUrl, AuthToken, CreateServiceAccount, DfnsClient, Method, Outcome, RequestBody,
     UpdateServiceAccount,
 };
-use dfns_hsm::hsm::{generate_key, Algorithm, Key, Token};
+use dfns_hsm::hsm::{Algorithm, Key, Token};
 use dfns_hsm::signer::{FirstFactor, HsmSigner, KeyAssertion, Signer};
 
 /// An emulator whose admin credential is a key on the SoftHSM2 token.
@@ -22,7 +22,7 @@ struct Setup {
 }
 
 fn hsm_key(token: &Arc<Token>, prefix: &str, alg: Algorithm) -> Arc<Key> {
-    Arc::new(generate_key(token, &unique_label(prefix), alg).expect("generate key"))
+    Arc::new(Key::generate(token, &unique_label(prefix), alg).expect("generate key"))
 }
 
 fn setup(extra: &[&str]) -> Setup {

@@ -18,7 +18,7 @@ use common::lifecycle::{
 };
 use common::softhsm::{token, unique_label};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient, RetryPolicy};
-use dfns_hsm::hsm::{generate_key, Algorithm};
+use dfns_hsm::hsm::{Algorithm, Key};
 use dfns_hsm::signer::HsmSigner;
 
 /// Start an emulator whose admin signs with a fresh P-256 key on the SoftHSM2 token, and an
@@ -30,7 +30,7 @@ fn setup(
 ) -> (Emulator, DfnsClient, String) {
     let token = token().open();
     let key = Arc::new(
-        generate_key(&token, &unique_label("retry-admin"), Algorithm::EcdsaP256).expect("key"),
+        Key::generate(&token, &unique_label("retry-admin"), Algorithm::EcdsaP256).expect("key"),
     );
     let pem_text = key.info().public_key_pem.clone().expect("pem");
     let pem = common::softhsm::token()

@@ -14,8 +14,8 @@ use common::faulty::faulty_module;
 use common::softhsm::{token, unique_label, LABEL};
 use common::verify::verify_p256;
 use dfns_hsm::hsm::{
-    generate_key, Algorithm, Error as HsmError, Key, KeySelector, Module, PinSource, Token,
-    TokenOptions, TokenSelector,
+    Algorithm, Error as HsmError, Key, KeySelector, Module, PinSource, Token, TokenOptions,
+    TokenSelector,
 };
 
 #[test]
@@ -42,7 +42,7 @@ fn a_token_gone_for_five_seconds_is_recovered_and_one_gone_for_good_is_reported(
     };
     let tok = open(Duration::from_secs(60));
     let label = unique_label("outage");
-    let key = generate_key(&tok, &label, Algorithm::EcdsaP256).expect("generate");
+    let key = Key::generate(&tok, &label, Algorithm::EcdsaP256).expect("generate");
     let spki = key.info().spki_der().to_vec();
     assert!(verify_p256(
         &spki,

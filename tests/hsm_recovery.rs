@@ -5,13 +5,13 @@ mod common;
 
 use common::softhsm::{token, unique_label};
 use common::verify::verify_p256;
-use dfns_hsm::hsm::{generate_key, Algorithm};
+use dfns_hsm::hsm::{Algorithm, Key};
 
 #[test]
 fn a_dead_session_is_replaced_and_the_signature_still_made() {
     let t = token();
     let tok = t.open();
-    let key = generate_key(&tok, &unique_label("recover"), Algorithm::EcdsaP256).expect("gen");
+    let key = Key::generate(&tok, &unique_label("recover"), Algorithm::EcdsaP256).expect("gen");
     key.sign(b"warm up the pool").expect("first sign");
     // Close every session of this application on the slot: the pooled worker and the login
     // session die, and the token logs us out, as a network HSM dropping its link would.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::softhsm::{token, unique_label};
 use common::verify::{b64url_decode, openssl_verify, verify_p256};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-use dfns_hsm::hsm::{generate_key, Algorithm, Error as HsmError, Key, KeySelector};
+use dfns_hsm::hsm::{Algorithm, Error as HsmError, Key, KeySelector};
 use dfns_hsm::signer::{client_data_bytes, HsmSigner, Signer, SignerError, UserActionChallenge};
 
 fn challenge(cred: &str) -> UserActionChallenge {
@@ -21,7 +21,7 @@ async fn every_algorithm_signs_and_an_independent_verifier_accepts() {
     let tok = t.open();
     for alg in Algorithm::ALL {
         let label = unique_label(alg.name());
-        let key = Arc::new(generate_key(&tok, &label, alg).expect("generate"));
+        let key = Arc::new(Key::generate(&tok, &label, alg).expect("generate"));
         let signer = HsmSigner::new(Arc::clone(&key), "cred-1").expect("signer");
         let ff = signer.sign(&challenge("cred-1")).await.expect("sign");
         let a = ff.assertion();
@@ -68,7 +68,7 @@ fn generated_keys_are_sensitive_never_extractable_and_sign_only() {
     let t = token();
     let tok = t.open();
     let label = unique_label("attrs");
-    let key = generate_key(&tok, &label, Algorithm::EcdsaP256).expect("generate");
+    let key = Key::generate(&tok, &label, Algorithm::EcdsaP256).expect("generate");
     let a = &key.info().attributes;
     assert_eq!(a.sensitive, Some(true));
     assert_eq!(a.extractable, Some(false));
@@ -116,7 +116,7 @@ fn exported_pem_equals_what_pkcs11_tool_reads() {
     let tok = t.open();
     for alg in Algorithm::ALL {
         let label = unique_label("export");
-        let key = generate_key(&tok, &label, alg).expect("generate");
+        let key = Key::generate(&tok, &label, alg).expect("generate");
         let out = t.dir.path().join(format!("{label}.pub"));
         let (ok, _, err) = common::softhsm::run(
             t.pkcs11_tool()
@@ -148,7 +148,7 @@ async fn a_thousand_signatures_from_eight_tasks_all_verify() {
     let t = token();
     let tok = t.open();
     let key =
-        Arc::new(generate_key(&tok, &unique_label("conc"), Algorithm::EcdsaP256).expect("gen"));
+        Arc::new(Key::generate(&tok, &unique_label("conc"), Algorithm::EcdsaP256).expect("gen"));
     let spki = key.info().spki_der().to_vec();
     let signer = Arc::new(HsmSigner::new(key, "cred-c").expect("signer"));
     let mut tasks = Vec::new();
@@ -182,7 +182,7 @@ async fn a_cred_id_outside_allow_credentials_is_refused() {
     let t = token();
     let tok = t.open();
     let key =
-        Arc::new(generate_key(&tok, &unique_label("allow"), Algorithm::Ed25519).expect("gen"));
+        Arc::new(Key::generate(&tok, &unique_label("allow"), Algorithm::Ed25519).expect("gen"));
     let signer = HsmSigner::new(key, "mine").expect("signer");
     let err = signer.sign(&challenge("someone-else")).await.unwrap_err();
     assert!(
@@ -201,8 +201,8 @@ fn an_existing_label_is_refused_and_nothing_is_created() {
     let t = token();
     let tok = t.open();
     let label = unique_label("dup");
-    generate_key(&tok, &label, Algorithm::EcdsaP256).expect("first");
-    let err = generate_key(&tok, &label, Algorithm::Ed25519).unwrap_err();
+    Key::generate(&tok, &label, Algorithm::EcdsaP256).expect("first");
+    let err = Key::generate(&tok, &label, Algorithm::Ed25519).unwrap_err();
     assert!(matches!(err, HsmError::KeyExists { .. }), "{err}");
     let count = tok
         .with_session(|s, _| {
@@ -241,9 +241,9 @@ fn key_ids_have_the_configured_length() {
         },
     )
     .expect("open");
-    let key = generate_key(&tok, &unique_label("short-id"), Algorithm::EcdsaP256).expect("gen");
+    let key = Key::generate(&tok, &unique_label("short-id"), Algorithm::EcdsaP256).expect("gen");
     assert_eq!(key.info().id_bytes().len(), 2, "{}", key.info().id);
-    let default = generate_key(
+    let default = Key::generate(
         &token().open(),
         &unique_label("long-id"),
         Algorithm::Ed25519,

@@ -19,9 +19,7 @@ use common::lifecycle::{
 };
 use common::softhsm::{token, unique_label, LABEL};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient};
-use dfns_hsm::hsm::{
-    generate_key, Algorithm, Module, PinSource, Token, TokenOptions, TokenSelector,
-};
+use dfns_hsm::hsm::{Algorithm, Key, Module, PinSource, Token, TokenOptions, TokenSelector};
 use dfns_hsm::signer::HsmSigner;
 use serde_json::Value;
 
@@ -45,7 +43,7 @@ async fn five_hundred_mutations_through_a_faulty_hsm_and_a_throttling_api() {
     )
     .expect("open");
     let key = Arc::new(
-        generate_key(&tok, &unique_label("soak-admin"), Algorithm::EcdsaP256).expect("key"),
+        Key::generate(&tok, &unique_label("soak-admin"), Algorithm::EcdsaP256).expect("key"),
     );
     let pem_text = key.info().public_key_pem.clone().expect("pem");
     let pem = dir.path().join("admin.pem");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::emulator::Emulator;
 use common::softhsm::{run, serial, token, unique_label};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient};
-use dfns_hsm::hsm::{generate_key, Algorithm, PinSource};
+use dfns_hsm::hsm::{Algorithm, Key, PinSource};
 use dfns_hsm::signer::{HsmSigner, SoftwareSigner};
 
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
@@ -120,7 +120,7 @@ async fn debug_output_redacts_secrets() {
     let t = token();
     let tok = t.open();
     let key =
-        Arc::new(generate_key(&tok, &unique_label("dbg"), Algorithm::EcdsaP256).expect("gen"));
+        Arc::new(Key::generate(&tok, &unique_label("dbg"), Algorithm::EcdsaP256).expect("gen"));
     let signer = HsmSigner::new(key, "cred").expect("signer");
     let secret_token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtdXNlciJ9.c2lnbmF0dXJlLXNlY3JldA";
     let auth = AuthToken::new(secret_token).expect("token");

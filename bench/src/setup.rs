@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use dfns_hsm::hsm::{generate_key, Algorithm, Key, Module, PinSource, Token, TokenOptions};
+use dfns_hsm::hsm::{Algorithm, Key, Module, PinSource, Token, TokenOptions};
 use dfns_hsm::hsm::{KeySelector, TokenSelector};
 
 /// Token label of the benchmark token.
@@ -109,7 +109,7 @@ pub fn key_label(algorithm: Algorithm) -> String {
 /// Generate one key per algorithm on the token.
 pub fn generate_keys(token: &Arc<Token>, algorithms: &[Algorithm]) {
     for &a in algorithms {
-        generate_key(token, &key_label(a), a)
+        Key::generate(token, &key_label(a), a)
             .unwrap_or_else(|e| panic!("generate the {a} benchmark key: {e}"));
     }
 }

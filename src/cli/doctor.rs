@@ -12,7 +12,7 @@ use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
 use crate::config::KeyRef;
-use crate::hsm::{find_slot, list_keys, missing_mechanisms, pin_flags, Key, Token};
+use crate::hsm::{missing_mechanisms, pin_flags, Key, Token};
 use crate::signer::HsmSigner;
 
 /// Outcome of one check.
@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
             return checks.report();
         }
     };
-    match find_slot(&module, &selector) {
+    match module.find_slot(&selector) {
         Ok((_, info)) => {
             let flags = pin_flags(&info);
             let status = if flags.is_empty() {
@@ -359,7 +359,7 @@ fn check_key(checks: &mut Checks, ctx: &Context, token: &Arc<Token>, key_ref: &K
 }
 
 fn survey_keys(checks: &mut Checks, token: &Arc<Token>) {
-    match list_keys(token) {
+    match Key::list(token) {
         Ok(keys) if keys.is_empty() => checks.push(
             "keys",
             Status::Warn,

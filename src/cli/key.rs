@@ -10,7 +10,7 @@ use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
 use crate::config::KeyRef;
-use crate::hsm::{generate_key, list_keys, Algorithm, Key};
+use crate::hsm::{Algorithm, Key};
 use crate::signer::{sign_audited, UserActionChallenge};
 
 /// Key commands.
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
         KeyCommand::Generate { label, algorithm } => {
             let settings = ctx.hsm_settings();
             let token = ctx.open_token(&settings)?;
-            let key = tokio::task::spawn_blocking(move || generate_key(&token, &label, algorithm))
+            let key = tokio::task::spawn_blocking(move || Key::generate(&token, &label, algorithm))
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))??;
             Ok(describe(&key, "generated"))
@@ -73,7 +73,7 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
         KeyCommand::List => {
             let settings = ctx.hsm_settings();
             let token = ctx.open_token(&settings)?;
-            let keys = list_keys(&token)?;
+            let keys = Key::list(&token)?;
             let mut human = format!("{} key(s) on token {:?}\n", keys.len(), token.label());
             for k in &keys {
                 let alg = k

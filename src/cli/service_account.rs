@@ -15,7 +15,7 @@ use crate::api::{
     UpdateServiceAccount,
 };
 use crate::config::KeyRef;
-use crate::hsm::{generate_key, Algorithm, Error as HsmError, Key, KeySelector};
+use crate::hsm::{Algorithm, Error as HsmError, Key, KeySelector};
 use crate::signer::{HsmSigner, PublicKey};
 
 /// Service-account commands.
@@ -247,7 +247,7 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
                 _ => Ok((key, false)),
             },
             Err(HsmError::KeyNotFound { .. }) => {
-                let key = generate_key(&token, &label, algorithm.unwrap_or(Algorithm::EcdsaP256))?;
+                let key = Key::generate(&token, &label, algorithm.unwrap_or(Algorithm::EcdsaP256))?;
                 Ok((key, true))
             }
             Err(e) => Err(e.into()),

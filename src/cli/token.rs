@@ -6,7 +6,7 @@ use serde_json::json;
 use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
-use crate::hsm::list_tokens;
+use crate::hsm::Token;
 
 /// Token commands.
 #[derive(Debug, Subcommand)]
@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
         TokenCommand::List => {
             let settings = ctx.hsm_settings();
             let module = ctx.module(&settings)?;
-            let tokens = list_tokens(&module)?;
+            let tokens = Token::list(&module)?;
             let mut human = format!(
                 "module {} ({})\n",
                 module.path().display(),

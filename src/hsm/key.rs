@@ -13,7 +13,7 @@ use super::algorithm::Algorithm;
 use super::ec_signature::raw_to_der;
 use super::error::{Error, Result};
 use super::public_key::{spki_from_ec, spki_from_rsa, spki_pem};
-use super::session::Token;
+use super::token::Token;
 use super::uri::Pkcs11Uri;
 
 /// How a key is referenced on its token.
@@ -282,19 +282,21 @@ pub(super) fn find_one(token: &Token, s: &Session, selector: &KeySelector) -> Re
     }
 }
 
-/// Every private key on the token, described.
-pub fn list_keys(token: &Arc<Token>) -> Result<Vec<KeyInfo>> {
-    token.with_session(|s, _| {
-        let handles = s
-            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
-            .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
-        let mut keys = handles
-            .into_iter()
-            .map(|h| describe_key(s, h))
-            .collect::<Result<Vec<_>>>()?;
-        keys.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
-        Ok(keys)
-    })
+impl Key {
+    /// Every private key on the token, described.
+    pub fn list(token: &Arc<Token>) -> Result<Vec<KeyInfo>> {
+        token.with_session(|s, _| {
+            let handles = s
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+                .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
+            let mut keys = handles
+                .into_iter()
+                .map(|h| describe_key(s, h))
+                .collect::<Result<Vec<_>>>()?;
+            keys.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+            Ok(keys)
+        })
+    }
 }
 
 /// Read a private key's attributes and its public key (from the matching public-key object,

@@ -14,61 +14,63 @@ use super::algorithm::Algorithm;
 use super::error::{Error, Fault, Result};
 use super::key::{describe_key, find_one, Key, KeySelector};
 use super::public_key::ec_params_for;
-use super::session::Token;
+use super::token::Token;
 
-/// Generate a key pair labelled `label`; refuses a label that any object already has.
-pub fn generate_key(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Result<Key> {
-    if label.is_empty() {
-        return Err(Error::Config("a key label must not be empty".into()));
+impl Key {
+    /// Generate a key pair labelled `label`; refuses a label that any object already has.
+    pub fn generate(token: &Arc<Token>, label: &str, algorithm: Algorithm) -> Result<Key> {
+        if label.is_empty() {
+            return Err(Error::Config("a key label must not be empty".into()));
+        }
+        let public_private = token.options().public_key_private;
+        // Set once the pair exists, so a retry after a session fault describes it instead of
+        // generating a second one.
+        let mut generated: Option<Vec<u8>> = None;
+        let (handle, id, info) = token.with_session(|s, _retry| {
+            if let Some(id) = &generated {
+                let selector = KeySelector::LabelAndId(label.to_owned(), id.clone());
+                let handle = find_one(token, s, &selector)?;
+                return Ok((handle, id.clone(), describe_key(s, handle)?));
+            }
+            refuse_existing(token, s, label)?;
+            let id = fresh_id(s, token.options().key_id_bytes)?;
+            let (mechanism, mut public, mut private) = templates(algorithm, public_private)?;
+            for t in [&mut public, &mut private] {
+                t.push(Attribute::Id(id.clone()));
+                t.push(Attribute::Label(label.as_bytes().to_vec()));
+            }
+            let (pub_handle, priv_handle) = s
+                .generate_key_pair(&mechanism, &public, &private)
+                .map_err(|e| {
+                    Error::pkcs11(
+                        format!(
+                            "C_GenerateKeyPair ({algorithm}) on token {:?}",
+                            token.label()
+                        ),
+                        e,
+                    )
+                })?;
+            generated = Some(id.clone());
+            match describe_key(s, priv_handle) {
+                Ok(info) if info.algorithm.is_some() => Ok((priv_handle, id, info)),
+                Ok(info) => Err(undo(
+                    s,
+                    [priv_handle, pub_handle],
+                    label,
+                    info.problem.unwrap_or_default(),
+                )),
+                // The session died: the retry finds the pair by label and id.
+                Err(e) if e.fault() != Fault::Permanent => Err(e),
+                Err(e) => Err(undo(s, [priv_handle, pub_handle], label, e.to_string())),
+            }
+        })?;
+        Key::from_parts(
+            token,
+            KeySelector::LabelAndId(label.to_owned(), id),
+            handle,
+            info,
+        )
     }
-    let public_private = token.options().public_key_private;
-    // Set once the pair exists, so a retry after a session fault describes it instead of
-    // generating a second one.
-    let mut generated: Option<Vec<u8>> = None;
-    let (handle, id, info) = token.with_session(|s, _retry| {
-        if let Some(id) = &generated {
-            let selector = KeySelector::LabelAndId(label.to_owned(), id.clone());
-            let handle = find_one(token, s, &selector)?;
-            return Ok((handle, id.clone(), describe_key(s, handle)?));
-        }
-        refuse_existing(token, s, label)?;
-        let id = fresh_id(s, token.options().key_id_bytes)?;
-        let (mechanism, mut public, mut private) = templates(algorithm, public_private)?;
-        for t in [&mut public, &mut private] {
-            t.push(Attribute::Id(id.clone()));
-            t.push(Attribute::Label(label.as_bytes().to_vec()));
-        }
-        let (pub_handle, priv_handle) = s
-            .generate_key_pair(&mechanism, &public, &private)
-            .map_err(|e| {
-                Error::pkcs11(
-                    format!(
-                        "C_GenerateKeyPair ({algorithm}) on token {:?}",
-                        token.label()
-                    ),
-                    e,
-                )
-            })?;
-        generated = Some(id.clone());
-        match describe_key(s, priv_handle) {
-            Ok(info) if info.algorithm.is_some() => Ok((priv_handle, id, info)),
-            Ok(info) => Err(undo(
-                s,
-                [priv_handle, pub_handle],
-                label,
-                info.problem.unwrap_or_default(),
-            )),
-            // The session died: the retry finds the pair by label and id.
-            Err(e) if e.fault() != Fault::Permanent => Err(e),
-            Err(e) => Err(undo(s, [priv_handle, pub_handle], label, e.to_string())),
-        }
-    })?;
-    Key::from_parts(
-        token,
-        KeySelector::LabelAndId(label.to_owned(), id),
-        handle,
-        info,
-    )
 }
 
 fn refuse_existing(token: &Token, s: &Session, label: &str) -> Result<()> {

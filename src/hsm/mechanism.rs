@@ -4,7 +4,7 @@ use cryptoki::mechanism::MechanismType;
 
 use super::algorithm::Algorithm;
 use super::error::{Error, Result};
-use super::session::Token;
+use super::token::Token;
 
 /// The (key-generation, signing) mechanisms dfns-hsm uses for `algorithm`.
 ///

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::error::{Error, Result};
 use super::module::Module;
+use super::token::Token;
 use super::uri::TokenSelector;
 
 /// Labels and serials are blank-padded to 32/16 bytes in `CK_TOKEN_INFO`.
@@ -37,43 +38,45 @@ pub struct TokenSummary {
     pub mechanisms: Vec<String>,
 }
 
-/// Find the one slot whose token matches `selector`.
-pub fn find_slot(module: &Module, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
-    let slots = module
-        .ctx()
-        .get_slots_with_token()
-        .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
-    let mut found = Vec::new();
-    let mut seen = Vec::new();
-    for slot in slots {
-        // A slot whose token vanished between the two calls is simply skipped.
-        let Ok(info) = module.ctx().get_token_info(slot) else {
-            continue;
-        };
-        seen.push(format!(
-            "{:?} (serial {})",
-            info.label().trim_end(),
-            info.serial_number().trim()
-        ));
-        if matches(selector, &info) {
-            found.push((slot, info));
+impl Module {
+    /// Find the one slot whose token matches `selector`.
+    pub fn find_slot(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
+        let slots = self
+            .ctx()
+            .get_slots_with_token()
+            .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
+        let mut found = Vec::new();
+        let mut seen = Vec::new();
+        for slot in slots {
+            // A slot whose token vanished between the two calls is simply skipped.
+            let Ok(info) = self.ctx().get_token_info(slot) else {
+                continue;
+            };
+            seen.push(format!(
+                "{:?} (serial {})",
+                info.label().trim_end(),
+                info.serial_number().trim()
+            ));
+            if matches(selector, &info) {
+                found.push((slot, info));
+            }
         }
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(Error::TokenNotFound {
-            selector: selector.to_string(),
-            module: module.path().to_path_buf(),
-            available: if seen.is_empty() {
-                "none".into()
-            } else {
-                seen.join(", ")
-            },
-        }),
-        count => Err(Error::AmbiguousToken {
-            selector: selector.to_string(),
-            count,
-        }),
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(Error::TokenNotFound {
+                selector: selector.to_string(),
+                module: self.path().to_path_buf(),
+                available: if seen.is_empty() {
+                    "none".into()
+                } else {
+                    seen.join(", ")
+                },
+            }),
+            count => Err(Error::AmbiguousToken {
+                selector: selector.to_string(),
+                count,
+            }),
+        }
     }
 }
 
@@ -95,33 +98,35 @@ pub fn pin_flags(info: &TokenInfo) -> Vec<&'static str> {
     flags
 }
 
-/// Every slot with a token, for `dfns-hsm token list`.
-pub fn list_tokens(module: &Module) -> Result<Vec<TokenSummary>> {
-    let slots = module
-        .ctx()
-        .get_slots_with_token()
-        .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
-    let mut out = Vec::new();
-    for slot in slots {
-        let info = module
+impl Token {
+    /// Every slot of `module` that holds a token, summarized (nothing is logged in).
+    pub fn list(module: &Module) -> Result<Vec<TokenSummary>> {
+        let slots = module
             .ctx()
-            .get_token_info(slot)
-            .map_err(|e| Error::pkcs11(format!("C_GetTokenInfo(slot {})", slot.id()), e))?;
-        let mechanisms = module
-            .ctx()
-            .get_mechanism_list(slot)
-            .map(|m| m.iter().map(|t| t.to_string()).collect())
-            .unwrap_or_default();
-        out.push(TokenSummary {
-            slot_id: slot.id(),
-            label: info.label().trim_end().to_owned(),
-            serial: info.serial_number().trim().to_owned(),
-            manufacturer: info.manufacturer_id().trim().to_owned(),
-            model: info.model().trim().to_owned(),
-            user_pin_initialized: info.user_pin_initialized(),
-            pin_flags: pin_flags(&info),
-            mechanisms,
-        });
+            .get_slots_with_token()
+            .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
+        let mut out = Vec::new();
+        for slot in slots {
+            let info = module
+                .ctx()
+                .get_token_info(slot)
+                .map_err(|e| Error::pkcs11(format!("C_GetTokenInfo(slot {})", slot.id()), e))?;
+            let mechanisms = module
+                .ctx()
+                .get_mechanism_list(slot)
+                .map(|m| m.iter().map(|t| t.to_string()).collect())
+                .unwrap_or_default();
+            out.push(TokenSummary {
+                slot_id: slot.id(),
+                label: info.label().trim_end().to_owned(),
+                serial: info.serial_number().trim().to_owned(),
+                manufacturer: info.manufacturer_id().trim().to_owned(),
+                model: info.model().trim().to_owned(),
+                user_pin_initialized: info.user_pin_initialized(),
+                pin_flags: pin_flags(&info),
+                mechanisms,
+            });
+        }
+        Ok(out)
     }
-    Ok(out)
 }

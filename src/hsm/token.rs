@@ -17,7 +17,6 @@ use cryptoki::types::AuthPin;
 use super::error::{Error, Fault, Result};
 use super::module::Module;
 use super::pin::PinSource;
-use super::slot::find_slot;
 use super::uri::TokenSelector;
 
 /// How long a caller waits for a free worker session before giving up.
@@ -99,7 +98,7 @@ impl Token {
         pin_source: &PinSource,
         options: TokenOptions,
     ) -> Result<Arc<Token>> {
-        let (slot, info) = find_slot(&module, selector)?;
+        let (slot, info) = module.find_slot(selector)?;
         let label = info.label().trim_end().to_owned();
         let pin = if info.login_required() {
             refuse_bad_pin_state(&label, &info)?;
@@ -261,7 +260,7 @@ impl Token {
 
     /// Find the token again by label/serial (its slot may have changed) and log in afresh.
     fn rediscover(&self) -> Result<()> {
-        let (slot, _) = find_slot(&self.module, &self.selector)?;
+        let (slot, _) = self.module.find_slot(&self.selector)?;
         *lock(&self.slot)? = slot;
         lock(&self.pool)?.drain_idle();
         *lock(&self.login)? = None;

@@ -13,3 +13,4 @@ pub mod cli;
 pub mod config;
 pub mod hsm;
 pub mod signer;
+pub mod workflow;

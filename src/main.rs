@@ -25,6 +25,9 @@ fn main() {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
             std::process::exit(e.exit_code());
         }
     }

@@ -223,6 +223,20 @@ fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
 }
 
 #[test]
+fn a_missing_key_gets_a_hint_naming_the_command_that_lists_keys() {
+    let _serial = serial();
+    let t = token();
+    let (ok, _, err) = run(t.cli().args(["key", "public-key", "--key", "no-such-key"]));
+    assert!(!ok);
+    assert!(err.contains("error: no private key"), "{err}");
+    assert!(err.contains("no-such-key"), "{err}");
+    assert!(
+        err.contains("\nhint: list keys with `dfns-hsm key list`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn user_errors_are_clear_and_exit_non_zero() {
     let _serial = serial();
     let t = token();

@@ -117,6 +117,8 @@ fn cli_output_and_trace_logs_never_contain_pins_or_tokens() {
 
 #[tokio::test]
 async fn debug_output_redacts_secrets() {
+    // SoftHSM2's file store is not safe across processes: wait for the CLI test's children.
+    let _serial = serial();
     let t = token();
     let tok = t.open();
     let key =

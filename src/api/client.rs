@@ -155,6 +155,16 @@ impl DfnsClient {
         }
     }
 
+    /// A client for another identity (e.g. a service account just created) on the same API,
+    /// with the same connection pool, timeouts, retry policy and audit log.
+    pub fn with_identity(&self, token: AuthToken, signer: Option<Arc<dyn Signer>>) -> DfnsClient {
+        DfnsClient {
+            transport: self.transport.with_token(token),
+            signer,
+            ..self.clone()
+        }
+    }
+
     /// The retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry

@@ -104,6 +104,18 @@ impl Transport {
         })
     }
 
+    /// The same connection pool and settings, authenticated by another token.
+    pub fn with_token(&self, token: AuthToken) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            counters: self.counters.clone(),
+        }
+    }
+
     pub fn base(&self) -> &ApiUrl {
         &self.base
     }

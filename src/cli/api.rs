@@ -5,6 +5,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::json;
 
+use super::args::CallArgs;
 use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
@@ -12,7 +13,7 @@ use crate::api::{Method, Outcome, RequestBody};
 
 /// Arguments of `api`.
 #[derive(Debug, Args)]
-pub struct ApiArgs {
+pub struct ApiCommandArgs {
     /// HTTP method (GET, POST, PUT, DELETE, ...).
     method: String,
     /// Path with optional query, e.g. `/auth/service-accounts` or `/wallets?limit=10`.
@@ -20,10 +21,14 @@ pub struct ApiArgs {
     /// JSON body, inline or `@FILE` (`@-` for stdin); sent byte for byte.
     #[arg(long)]
     data: Option<String>,
+    /// Where to send it and who signs.
+    #[command(flatten)]
+    call: CallArgs,
 }
 
 /// Run `api`.
-pub async fn run(ctx: &Context, args: ApiArgs) -> Result<Report, CliError> {
+pub async fn run(ctx: &Context, args: ApiCommandArgs) -> Result<Report, CliError> {
+    let ctx = ctx.resolve(&args.call)?;
     let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| CliError::Usage(format!("{:?} is not an HTTP method", args.method)))?;
     let body = args.data.as_deref().map(read_data).transpose()?;

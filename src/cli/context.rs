@@ -1,139 +1,104 @@
-//! Turning global flags, env and the profile into a token, a key or a signer.
+//! Turning flags, environment and the profile into a token, a key, a signer or a client.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 
+use super::args::{dfns_settings, CallArgs};
 use super::error::CliError;
 use super::output::OutputFormat;
-use crate::api::{ApiUrl, AuthToken, DfnsClient, RetryPolicy, DEFAULT_API_URL};
-use crate::config::{ConfigFile, HsmSettings, KeyRef};
+use crate::api::{ApiUrl, AuthToken, DfnsClient};
+use crate::config::{ConfigFile, DfnsSettings, HsmSettings, KeyRef, RetrySettings, Section};
 use crate::hsm::{Key, KeySelector, Module, Token};
 use crate::signer::{AuditLog, HsmSigner, Signer, SoftwareSigner};
 
-/// Flags every command accepts (each also from its environment variable).
+/// Options of every command.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Output format: human text or one JSON document.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// TOML profile: the hsm and dfns tables (see hsm-config/).
+    /// TOML profile: the [hsm], [dfns] and [retry] tables (see hsm-config/).
     #[arg(long, global = true, env = "DFNS_HSM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// PKCS#11 library (.so).
-    #[arg(long, global = true, env = "DFNS_HSM_MODULE", value_name = "PATH")]
-    pub module: Option<PathBuf>,
-    /// Token label (never a slot index).
-    #[arg(long, global = true, env = "DFNS_HSM_TOKEN", value_name = "LABEL")]
-    pub token: Option<String>,
-    /// Token serial number (instead of --token).
-    #[arg(
-        long,
-        global = true,
-        env = "DFNS_HSM_TOKEN_SERIAL",
-        value_name = "SERIAL"
-    )]
-    pub token_serial: Option<String>,
-    /// Where the user PIN comes from: env:VAR, file:PATH or prompt (DFNS_HSM_PIN is read when none is given).
-    #[arg(long, global = true, env = "DFNS_HSM_PIN_SOURCE", value_name = "SRC")]
-    pub pin_source: Option<String>,
-    /// Dfns API base URL (https; plain http only for loopback).
-    #[arg(long, global = true, env = "DFNS_API_URL", value_name = "URL")]
-    pub api_url: Option<String>,
-    /// File holding the Dfns bearer token (mode 0600); DFNS_AUTH_TOKEN is read when not given.
-    #[arg(long, global = true, env = "DFNS_AUTH_TOKEN_FILE", value_name = "FILE")]
-    pub auth_token_file: Option<PathBuf>,
-    /// Credential id of the signing key at Dfns.
-    #[arg(long, global = true, env = "DFNS_CRED_ID", value_name = "ID")]
-    pub cred_id: Option<String>,
-    /// Signing key: pkcs11: URI, key label on the token, or file:PATH (PKCS#8 PEM).
-    #[arg(long, global = true, env = "DFNS_SIGNING_KEY", value_name = "REF")]
-    pub signing_key: Option<String>,
-    /// Append one JSON line per user-action signature to FILE (created 0600).
-    #[arg(long, global = true, env = "DFNS_HSM_AUDIT_LOG", value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
-    /// Attempts per API call, the first included (1 = no retries; default 6).
-    #[arg(long, global = true, env = "DFNS_HSM_MAX_ATTEMPTS", value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_attempts: Option<u32>,
-    /// Start no new attempt of an API call after this many seconds (default 60).
-    #[arg(
-        long,
-        global = true,
-        env = "DFNS_HSM_RETRY_DEADLINE",
-        value_name = "SECS"
-    )]
-    pub retry_deadline: Option<u64>,
-    /// Limit for one HTTP request, response included, in seconds (default 30).
-    #[arg(long, global = true, env = "DFNS_HSM_TIMEOUT", value_name = "SECS",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: Option<u64>,
 }
 
-/// Everything a command needs to find its HSM and identity.
+/// The profile and the flags given before the command.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// The global flags.
-    pub global: GlobalArgs,
-    /// The profile (empty when none).
-    pub file: ConfigFile,
+    output: OutputFormat,
+    profile: ConfigFile,
+    before: CallArgs,
 }
 
 impl Context {
     /// Load the profile named by `--config`, if any.
-    pub fn new(global: GlobalArgs) -> Result<Self, CliError> {
-        let file = match &global.config {
+    pub fn new(global: GlobalArgs, before: CallArgs) -> Result<Self, CliError> {
+        let profile = match &global.config {
             Some(p) => ConfigFile::load(p)?,
             None => ConfigFile::default(),
         };
-        Ok(Self { global, file })
+        Ok(Self {
+            output: global.output,
+            profile,
+            before,
+        })
     }
 
     /// Output format.
     pub fn output(&self) -> OutputFormat {
-        self.global.output
+        self.output
     }
 
-    /// HSM settings: flags/env, then the profile.
-    pub fn hsm_settings(&self) -> HsmSettings {
-        HsmSettings {
-            module: self.global.module.clone(),
-            token: self.global.token.clone(),
-            serial: self.global.token_serial.clone(),
-            pin_source: self.global.pin_source.clone(),
-            ..HsmSettings::default()
-        }
-        .with_file(&self.file.hsm)
+    /// A command's settings: its flags, then the flags before the command, then the
+    /// environment, then the profile. Groups a command does not take are passed as default.
+    pub fn resolve(&self, args: &CallArgs) -> Result<Settings, CliError> {
+        let before = &self.before;
+        Ok(Settings {
+            hsm: args.hsm.over(&before.hsm).resolve(&self.profile.hsm)?,
+            dfns: dfns_settings(&args.api, &args.signing)
+                .or(dfns_settings(&before.api, &before.signing))
+                .resolve(&self.profile.dfns)?,
+            retry: args
+                .retry
+                .over(&before.retry)
+                .resolve(&self.profile.retry)?,
+        })
+    }
+}
+
+/// One command's settings, every layer merged.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Module, token, login.
+    pub hsm: HsmSettings,
+    /// API, identity, audit log.
+    pub dfns: DfnsSettings,
+    /// Retries and timeout.
+    pub retry: RetrySettings,
+}
+
+impl Settings {
+    /// Load the module named by `hsm`.
+    pub fn module(&self, hsm: &HsmSettings) -> Result<Arc<Module>, CliError> {
+        Ok(Module::load(hsm.module_path()?, hsm.init_args.as_deref())?)
     }
 
-    /// Load the module named by the settings.
-    pub fn module(&self, settings: &HsmSettings) -> Result<Arc<Module>, CliError> {
-        Ok(Module::load(
-            settings.module_path()?,
-            settings.init_args.as_deref(),
-        )?)
-    }
-
-    /// Select the token and log in.
-    pub fn open_token(&self, settings: &HsmSettings) -> Result<Arc<Token>, CliError> {
-        let module = self.module(settings)?;
-        let selector = settings.selector()?;
-        let pin = settings.pin_source()?;
-        Ok(Token::open(
-            module,
-            &selector,
-            &pin,
-            settings.token_options(),
-        )?)
+    /// Select the token of `hsm` and log in.
+    pub fn open_token(&self, hsm: &HsmSettings) -> Result<Arc<Token>, CliError> {
+        let module = self.module(hsm)?;
+        let selector = hsm.selector()?;
+        let pin = hsm.pin_source()?;
+        Ok(Token::open(module, &selector, &pin, hsm.token_options())?)
     }
 
     /// Where an HSM key reference points: the token settings and the key selector.
     pub fn key_location(&self, key: &KeyRef) -> Result<(HsmSettings, KeySelector), CliError> {
         match key {
             KeyRef::Uri(uri) => {
-                let settings = self.hsm_settings().with_uri(uri)?;
+                let settings = self.hsm.clone().with_uri(uri)?;
                 let selector = match (&uri.object, &uri.id) {
                     (Some(l), Some(id)) => KeySelector::LabelAndId(l.clone(), id.clone()),
                     (Some(l), None) => KeySelector::Label(l.clone()),
@@ -146,7 +111,7 @@ impl Context {
                 };
                 Ok((settings, selector))
             }
-            KeyRef::Label(l) => Ok((self.hsm_settings(), KeySelector::Label(l.clone()))),
+            KeyRef::Label(l) => Ok((self.hsm.clone(), KeySelector::Label(l.clone()))),
             KeyRef::File(p) => Err(CliError::Usage(format!(
                 "file:{} is a software key; this command needs a key on the HSM (pkcs11: URI or label)",
                 p.display()
@@ -161,55 +126,28 @@ impl Context {
         Ok(Arc::new(Key::find(&token, selector)?))
     }
 
-    /// The Dfns API base URL: flag/env, then the profile, then the default.
+    /// The Dfns API base URL.
     pub fn api_url(&self) -> Result<ApiUrl, CliError> {
-        let url = self
-            .global
-            .api_url
-            .clone()
-            .or_else(|| self.file.dfns.api_url.clone())
-            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        ApiUrl::parse(&url).map_err(|e| CliError::Usage(e.to_string()))
+        Ok(self.dfns.api_url()?)
     }
 
-    /// The bearer token: `--auth-token-file`/`DFNS_AUTH_TOKEN_FILE`, the profile's
-    /// `auth_token_file`, else `DFNS_AUTH_TOKEN`.
+    /// The bearer token: the configured `auth_token_file`, else `DFNS_AUTH_TOKEN`.
     pub fn auth_token(&self) -> Result<AuthToken, CliError> {
-        let file = self
-            .global
-            .auth_token_file
-            .clone()
-            .or_else(|| self.file.dfns.auth_token_file.clone());
-        AuthToken::resolve(file.as_deref()).map_err(|e| CliError::Usage(e.to_string()))
+        AuthToken::resolve(self.dfns.auth_token_file.as_deref())
+            .map_err(|e| CliError::Usage(e.to_string()))
     }
 
-    /// The configured signing identity (`--signing-key` + `--cred-id`), if complete.
+    /// The configured signing identity (signing key + credential id), if given.
     pub fn identity_signer(&self) -> Result<Option<Arc<dyn Signer>>, CliError> {
-        let key = self
-            .global
-            .signing_key
-            .clone()
-            .or_else(|| self.file.dfns.signing_key.clone());
-        let cred = self
-            .global
-            .cred_id
-            .clone()
-            .or_else(|| self.file.dfns.cred_id.clone());
-        match (key, cred) {
-            (Some(k), Some(c)) => Ok(Some(self.signer(&k.parse()?, &c)?)),
-            (None, None) => Ok(None),
-            (Some(_), None) => Err(CliError::Usage(
-                "--signing-key is set but --cred-id (DFNS_CRED_ID) is not: give the credential id Dfns knows the key by".into(),
-            )),
-            (None, Some(_)) => Err(CliError::Usage(
-                "--cred-id is set but --signing-key (DFNS_SIGNING_KEY) is not: give the key (pkcs11: URI, label or file:PATH)".into(),
-            )),
+        match self.dfns.identity()? {
+            Some((key, cred_id)) => Ok(Some(self.signer(&key, &cred_id)?)),
+            None => Ok(None),
         }
     }
 
     /// The audit log, when asked for.
     pub fn audit_log(&self) -> Result<Option<Arc<AuditLog>>, CliError> {
-        match &self.global.audit_log {
+        match &self.dfns.audit_log {
             Some(p) => AuditLog::open(p).map(|l| Some(Arc::new(l))).map_err(|e| {
                 CliError::Usage(format!("cannot open the audit log {}: {e}", p.display()))
             }),
@@ -229,19 +167,12 @@ impl Context {
         token: AuthToken,
         signer: Option<Arc<dyn Signer>>,
     ) -> Result<DfnsClient, CliError> {
-        let mut policy = RetryPolicy::default();
-        if let Some(n) = self.global.max_attempts {
-            policy.max_attempts = n;
-        }
-        if let Some(secs) = self.global.retry_deadline {
-            policy.deadline = Some(Duration::from_secs(secs));
-        }
         let mut builder = DfnsClient::builder(self.api_url()?, token)
             .maybe_signer(signer)
             .audit(self.audit_log()?)
-            .retry_policy(policy);
-        if let Some(secs) = self.global.timeout {
-            builder = builder.request_timeout(Duration::from_secs(secs));
+            .retry_policy(self.retry.policy()?);
+        if let Some(timeout) = self.retry.request_timeout()? {
+            builder = builder.request_timeout(timeout);
         }
         Ok(builder.build()?)
     }
@@ -252,5 +183,15 @@ impl Context {
             KeyRef::File(path) => Ok(Arc::new(SoftwareSigner::from_pem_file(path, cred_id)?)),
             _ => Ok(Arc::new(HsmSigner::new(self.hsm_key(key)?, cred_id)?)),
         }
+    }
+
+    /// A client that can sign user actions: the configured identity is required.
+    pub fn signed_client(&self) -> Result<DfnsClient, CliError> {
+        let signer = self.identity_signer()?.ok_or_else(|| {
+            CliError::Usage(
+                "this call needs a user-action signature: give --signing-key and --cred-id (or DFNS_SIGNING_KEY / DFNS_CRED_ID) of the identity whose token you use".into(),
+            )
+        })?;
+        self.client(Some(signer))
     }
 }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
-use super::context::Context;
+use clap::Args;
+
+use super::args::CallArgs;
+use super::context::Settings;
 use super::error::CliError;
 use super::output::Report;
 use crate::config::KeyRef;
@@ -74,15 +77,25 @@ impl Checks {
     }
 }
 
+/// Arguments of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Key to examine and test-sign with (default: --signing-key, else survey all keys).
+    #[arg(long, value_name = "REF")]
+    pub key: Option<String>,
+    /// HSM, identity and API to check.
+    #[command(flatten)]
+    pub call: CallArgs,
+}
+
 /// Run the checks; `key` is the key to examine closely (else every key is surveyed).
-pub fn run(ctx: &Context, key: Option<String>) -> Result<Report, CliError> {
+pub fn run(ctx: &Settings, key: Option<String>) -> Result<Report, CliError> {
     let mut checks = Checks::default();
     let key_ref = key
-        .or_else(|| ctx.global.signing_key.clone())
-        .or_else(|| ctx.file.dfns.signing_key.clone())
+        .or_else(|| ctx.dfns.signing_key.clone())
         .map(|k| k.parse::<KeyRef>())
         .transpose()?;
-    let mut settings = ctx.hsm_settings();
+    let mut settings = ctx.hsm.clone();
     if let Some(KeyRef::Uri(uri)) = &key_ref {
         settings = settings.with_uri(uri)?;
     }
@@ -186,8 +199,8 @@ fn check_clock(checks: &mut Checks) {
 
 /// Reach the API (when one is configured), check the token is accepted, and compare the
 /// server's clock with ours.
-fn check_api(checks: &mut Checks, ctx: &Context) {
-    if ctx.global.api_url.is_none() && ctx.file.dfns.api_url.is_none() {
+fn check_api(checks: &mut Checks, ctx: &Settings) {
+    if !ctx.dfns.api_configured() {
         checks.push(
             "api",
             Status::Ok,
@@ -310,7 +323,7 @@ fn check_mechanisms(checks: &mut Checks, token: &Token) {
     }
 }
 
-fn check_key(checks: &mut Checks, ctx: &Context, token: &Arc<Token>, key_ref: &KeyRef) {
+fn check_key(checks: &mut Checks, ctx: &Settings, token: &Arc<Token>, key_ref: &KeyRef) {
     // On the token already open: a second connection would need sessions of its own.
     let found = ctx
         .key_location(key_ref)

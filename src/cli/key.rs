@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::context::Context;
+use super::args::{CallArgs, HsmArgs, SigningArgs};
+use super::context::{Context, Settings};
 use super::error::CliError;
 use super::output::Report;
 use crate::config::KeyRef;
@@ -24,14 +25,24 @@ pub enum KeyCommand {
         /// Algorithm.
         #[arg(long, default_value = "ecdsa-p256", value_parser = parse_algorithm)]
         algorithm: Algorithm,
+        /// The token to generate on.
+        #[command(flatten)]
+        hsm: HsmArgs,
     },
     /// List the private keys on the token.
-    List,
+    List {
+        /// The token to list.
+        #[command(flatten)]
+        hsm: HsmArgs,
+    },
     /// Print a key's public key as SPKI PEM (what Dfns registers).
     PublicKey {
         /// pkcs11: URI, label, or file:PATH.
         #[arg(long, value_name = "REF")]
         key: String,
+        /// The token holding the key.
+        #[command(flatten)]
+        hsm: HsmArgs,
     },
     /// Sign a user-action challenge and print the firstFactor JSON (delegated flows).
     SignChallenge(SignChallengeArgs),
@@ -53,6 +64,15 @@ pub struct SignChallengeArgs {
     /// The whole /auth/action/init response, from a file or `-` for stdin.
     #[arg(long, value_name = "FILE|-")]
     challenge_json: Option<PathBuf>,
+    /// Credential id the key is registered under at Dfns [env: DFNS_CRED_ID]
+    #[arg(long, value_name = "ID")]
+    cred_id: Option<String>,
+    /// Append one JSON line per signature to FILE (created 0600) [env: DFNS_HSM_AUDIT_LOG]
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// The token holding the key.
+    #[command(flatten)]
+    hsm: HsmArgs,
 }
 
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
@@ -62,17 +82,21 @@ fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
 /// Run a key command.
 pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
     match cmd {
-        KeyCommand::Generate { label, algorithm } => {
-            let settings = ctx.hsm_settings();
-            let token = ctx.open_token(&settings)?;
+        KeyCommand::Generate {
+            label,
+            algorithm,
+            hsm,
+        } => {
+            let settings = hsm_only(ctx, hsm)?;
+            let token = settings.open_token(&settings.hsm)?;
             let key = tokio::task::spawn_blocking(move || Key::generate(&token, &label, algorithm))
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))??;
             Ok(describe(&key, "generated"))
         }
-        KeyCommand::List => {
-            let settings = ctx.hsm_settings();
-            let token = ctx.open_token(&settings)?;
+        KeyCommand::List { hsm } => {
+            let settings = hsm_only(ctx, hsm)?;
+            let token = settings.open_token(&settings.hsm)?;
             let keys = Key::list(&token)?;
             let mut human = format!("{} key(s) on token {:?}\n", keys.len(), token.label());
             for k in &keys {
@@ -96,9 +120,9 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
                 human,
             ))
         }
-        KeyCommand::PublicKey { key } => {
+        KeyCommand::PublicKey { key, hsm } => {
             let key_ref: KeyRef = key.parse()?;
-            let signer = ctx.signer(&key_ref, "")?;
+            let signer = hsm_only(ctx, hsm)?.signer(&key_ref, "")?;
             let pem = signer.public_key_pem().to_owned();
             Ok(Report::new(
                 json!({ "key": key, "algorithm": signer.algorithm(), "publicKeyPem": pem }),
@@ -109,8 +133,25 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
     }
 }
 
+/// Settings of a command that takes only the HSM group.
+fn hsm_only(ctx: &Context, hsm: HsmArgs) -> Result<Settings, CliError> {
+    ctx.resolve(&CallArgs {
+        hsm,
+        ..CallArgs::default()
+    })
+}
+
 async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report, CliError> {
-    let cred_id = ctx.global.cred_id.clone().ok_or_else(|| {
+    let settings = ctx.resolve(&CallArgs {
+        hsm: args.hsm.clone(),
+        signing: SigningArgs {
+            cred_id: args.cred_id.clone(),
+            audit_log: args.audit_log.clone(),
+            signing_key: None,
+        },
+        ..CallArgs::default()
+    })?;
+    let cred_id = settings.dfns.cred_id.clone().ok_or_else(|| {
         CliError::Usage(
             "--cred-id (or DFNS_CRED_ID) is required: the credential id Dfns knows this key by"
                 .into(),
@@ -146,8 +187,8 @@ async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report
         }
     };
     let key_ref: KeyRef = args.key.parse()?;
-    let signer = ctx.signer(&key_ref, &cred_id)?;
-    let audit = ctx.audit_log()?;
+    let signer = settings.signer(&key_ref, &cred_id)?;
+    let audit = settings.audit_log()?;
     // A delegated signature: the request it authorizes is not known here.
     let first_factor = sign_audited(signer.as_ref(), &challenge, audit.as_deref(), None)
         .await

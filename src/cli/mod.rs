@@ -1,16 +1,18 @@
 //! The `dfns-hsm` command line: a clap tree, one module per command group.
 
 mod api;
+mod args;
 mod context;
 mod doctor;
 mod error;
+mod hint;
 mod key;
 mod output;
 mod service_account;
 mod token;
-mod token_file;
 
-pub use context::{Context, GlobalArgs};
+pub use args::{ApiArgs, CallArgs, HsmArgs, ReadArgs, RetryArgs, SigningArgs};
+pub use context::{Context, GlobalArgs, Settings};
 pub use error::{CliError, EXIT_CHECK, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
 pub use output::{OutputFormat, Report};
 
@@ -20,9 +22,12 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "dfns-hsm", version, about, long_about = None)]
 pub struct Cli {
-    /// Global flags.
+    /// Output and profile, accepted anywhere on the line.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Option groups given before the command; the command's own copies win.
+    #[command(flatten)]
+    pub before: CallArgs,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -41,26 +46,22 @@ pub enum Command {
     #[command(subcommand, name = "service-account")]
     ServiceAccount(service_account::ServiceAccountCommand),
     /// Call any Dfns endpoint, user-action signed when the endpoint requires it.
-    Api(api::ApiArgs),
+    Api(api::ApiCommandArgs),
     /// Check module, token, login, mechanisms and key safety.
-    Doctor {
-        /// Key to examine and test-sign with (default: --signing-key, else survey all keys).
-        #[arg(long, value_name = "REF")]
-        key: Option<String>,
-    },
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Run a parsed command line and return what to print.
 pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
-    let ctx = Context::new(cli.global)?;
+    let ctx = Context::new(cli.global, cli.before)?;
     let report = match cli.command {
         Command::Key(cmd) => key::run(&ctx, cmd).await?,
         Command::Token(cmd) => token::run(&ctx, cmd)?,
         Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd).await?,
         Command::Api(args) => api::run(&ctx, args).await?,
-        Command::Doctor { key } => {
-            let ctx2 = ctx.clone();
-            tokio::task::spawn_blocking(move || doctor::run(&ctx2, key))
+        Command::Doctor(args) => {
+            let settings = ctx.resolve(&args.call)?;
+            tokio::task::spawn_blocking(move || doctor::run(&settings, args.key))
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))??
         }

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
+use super::args::{CallArgs, HsmArgs};
 use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
@@ -12,15 +13,22 @@ use crate::hsm::Token;
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// List the module's tokens (no login needed).
-    List,
+    List {
+        /// The module to ask.
+        #[command(flatten)]
+        hsm: HsmArgs,
+    },
 }
 
 /// Run a token command.
 pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
     match cmd {
-        TokenCommand::List => {
-            let settings = ctx.hsm_settings();
-            let module = ctx.module(&settings)?;
+        TokenCommand::List { hsm } => {
+            let settings = ctx.resolve(&CallArgs {
+                hsm,
+                ..CallArgs::default()
+            })?;
+            let module = settings.module(&settings.hsm)?;
             let tokens = Token::list(&module)?;
             let mut human = format!(
                 "module {} ({})\n",

@@ -12,7 +12,7 @@ use cryptoki::error::{Error as CkError, RvError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The module could not be loaded.
-    #[error("cannot load PKCS#11 module {path}: {reason}. Check --module / DFNS_HSM_MODULE names the vendor's library (e.g. /usr/lib/softhsm/libsofthsm2.so)")]
+    #[error("cannot load PKCS#11 module {path}: {reason}")]
     ModuleLoad {
         /// The module path.
         path: PathBuf,
@@ -30,7 +30,7 @@ pub enum Error {
         hint: &'static str,
     },
     /// No token matched the selector.
-    #[error("no token with {selector} in module {module}; tokens present: {available}. Check --token / DFNS_HSM_TOKEN (or run `dfns-hsm token list`)")]
+    #[error("no token with {selector} in module {module}; tokens present: {available}")]
     TokenNotFound {
         /// e.g. `label "dfns"`.
         selector: String,
@@ -56,8 +56,11 @@ pub enum Error {
     /// The PIN could not be obtained.
     #[error("cannot read the PIN: {0}")]
     PinSource(String),
+    /// The PIN source is a prompt but no terminal can be prompted.
+    #[error("cannot prompt for the PIN: {0}")]
+    PinPrompt(String),
     /// The token rejected the PIN. Never retried.
-    #[error("the token {token:?} rejected the PIN (CKR_PIN_INCORRECT); not retried, so as not to lock it. Check the PIN source (--pin-source / DFNS_HSM_PIN_SOURCE / DFNS_HSM_PIN)")]
+    #[error("the token {token:?} rejected the PIN (CKR_PIN_INCORRECT); not retried, so as not to lock it")]
     PinIncorrect {
         /// Token label.
         token: String,
@@ -71,7 +74,7 @@ pub enum Error {
         state: &'static str,
     },
     /// The key was not found.
-    #[error("no {what} on token {token:?}; list keys with `dfns-hsm key list`")]
+    #[error("no {what} on token {token:?}")]
     KeyNotFound {
         /// e.g. `private key labelled "ops-bot"`.
         what: String,
@@ -176,7 +179,7 @@ impl Error {
         }
     }
 
-    /// Classify for recovery (hsm-anchors §3).
+    /// Classify for recovery: a session fault gets a fresh session, a token fault a backoff.
     pub fn fault(&self) -> Fault {
         match self.rv() {
             Some(rv) => classify(rv),

@@ -78,7 +78,9 @@ impl PinSource {
     pub fn read(&self, what: &str) -> Result<AuthPin> {
         let pin = match self {
             PinSource::Env(var) => Zeroizing::new(std::env::var(var).map_err(|_| {
-                Error::PinSource(format!("environment variable {var} is not set (or not UTF-8)"))
+                Error::PinSource(format!(
+                    "environment variable {var} is not set (or not UTF-8)"
+                ))
             })?),
             PinSource::File(path) => {
                 check_private_file(path)?;
@@ -90,11 +92,8 @@ impl PinSource {
                 text
             }
             PinSource::Prompt => Zeroizing::new(
-                rpassword::prompt_password(format!("PIN for token {what}: ")).map_err(|e| {
-                    Error::PinSource(format!(
-                        "cannot prompt for the PIN ({e}); with no terminal use --pin-source env:VAR or file:PATH"
-                    ))
-                })?,
+                rpassword::prompt_password(format!("PIN for token {what}: "))
+                    .map_err(|e| Error::PinPrompt(format!("{e} (no terminal)")))?,
             ),
         };
         if pin.is_empty() {

@@ -178,7 +178,7 @@ impl Token {
     /// Run `op` on a worker session. `op` gets `true` as its second argument when it runs
     /// again after a fault, and must then look its object handles up again.
     ///
-    /// Recovery (hsm-anchors §3): a session fault (handle invalid, closed, login lost, device
+    /// Recovery: a session fault (handle invalid, closed, login lost, device
     /// error) gets one retry on a fresh session after the login is restored. A token fault
     /// (not present, removed) is waited out with backoff, re-finding the token by label or
     /// serial and re-initializing the module after repeated failures, until the recovery

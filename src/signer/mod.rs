@@ -52,8 +52,8 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
 pub enum SignerError {
     /// The configured credential is not one the challenge allows.
     #[error(
-        "credential {cred_id:?} is not allowed by this challenge (allowed Key credentials: {allowed}); \
-         check --cred-id / DFNS_CRED_ID matches the identity whose token you use"
+        "credential {cred_id:?} is not allowed by this challenge (allowed Key credentials: {allowed}): \
+         the signing key is not a credential of the identity whose token is used"
     )]
     CredentialNotAllowed {
         /// The signer's credential id.

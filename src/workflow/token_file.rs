@@ -7,33 +7,50 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::error::CliError;
+use super::store::TokenStore;
+use crate::api::AuthToken;
+
+/// Why a token file cannot be used. Found before anything is created at Dfns.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFileError {
+    /// A token file is never overwritten.
+    #[error("the token file {} already exists; refusing to overwrite a token (move it away or choose another path)", path.display())]
+    Exists {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// Its directory does not take a new private file.
+    #[error("cannot write the token file in {}: {source}", dir.display())]
+    Unwritable {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 /// A checked destination for a token.
 #[derive(Debug, Clone)]
-pub struct TokenOut {
+pub struct TokenFile {
     path: PathBuf,
 }
 
-impl TokenOut {
+impl TokenFile {
     /// Check that `path` does not exist and that its directory accepts a private file.
-    pub fn prepare(path: &Path) -> Result<Self, CliError> {
+    pub fn prepare(path: &Path) -> Result<Self, TokenFileError> {
         if path.exists() {
-            return Err(CliError::Usage(format!(
-                "--token-out {} already exists; refusing to overwrite a token (move it away or choose another path)",
-                path.display()
-            )));
+            return Err(TokenFileError::Exists {
+                path: path.to_path_buf(),
+            });
         }
         let dir = parent(path);
         // A trial write proves the directory is writable before anything is created at Dfns.
         tempfile::Builder::new()
             .prefix(".dfns-hsm-check")
             .tempfile_in(dir)
-            .map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot write the token file in {}: {e}; choose a writable --token-out",
-                    dir.display()
-                ))
+            .map_err(|source| TokenFileError::Unwritable {
+                dir: dir.to_path_buf(),
+                source,
             })?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -58,6 +75,16 @@ impl TokenOut {
     }
 }
 
+impl TokenStore for TokenFile {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn store(&self, token: &AuthToken) -> std::io::Result<()> {
+        self.write(token.expose_secret())
+    }
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -74,12 +101,12 @@ mod tests {
     fn writes_private_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sa.token");
-        let out = TokenOut::prepare(&path).unwrap();
+        let out = TokenFile::prepare(&path).unwrap();
         out.write("tok").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "tok");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(TokenOut::prepare(&path).is_err());
+        assert!(TokenFile::prepare(&path).is_err());
         assert!(out.write("other").is_err(), "no clobber");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "tok");
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
@@ -88,6 +115,6 @@ mod tests {
 
     #[test]
     fn an_unwritable_directory_is_caught_before_anything_happens() {
-        assert!(TokenOut::prepare(Path::new("/nonexistent-dir/sa.token")).is_err());
+        assert!(TokenFile::prepare(Path::new("/nonexistent-dir/sa.token")).is_err());
     }
 }

@@ -1,0 +1,20 @@
+//! Workflows: the product's multi-step operations, as library calls that return typed
+//! results. The CLI only drives and renders them, so a Rust program can run them too.
+//!
+//! - [`enroll`]: an HSM key becomes a Dfns service account, proven to work.
+//! - [`create_account`]: a service account for a public key, its one-time token kept.
+//!
+//! A token is handed out once, at creation: every workflow takes a [`TokenStore`] checked
+//! beforehand, and errors after the create name the account that now exists.
+
+mod account;
+mod enroll;
+mod error;
+mod store;
+mod token_file;
+
+pub use account::{create_account, AccountRequest, CreatedAccount};
+pub use enroll::{enroll, EnrollRequest, Enrolled, Enrollment};
+pub use error::WorkflowError;
+pub use store::TokenStore;
+pub use token_file::{TokenFile, TokenFileError};

@@ -9,7 +9,9 @@
 #![deny(missing_docs)]
 
 pub mod api;
+#[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
 pub mod config;
 pub mod hsm;
 pub mod signer;

@@ -91,10 +91,7 @@ impl PinSource {
                 text.truncate(trimmed_len);
                 text
             }
-            PinSource::Prompt => Zeroizing::new(
-                rpassword::prompt_password(format!("PIN for token {what}: "))
-                    .map_err(|e| Error::PinPrompt(format!("{e} (no terminal)")))?,
-            ),
+            PinSource::Prompt => prompt(what)?,
         };
         if pin.is_empty() {
             return Err(Error::PinSource(format!("the PIN from {self} is empty")));
@@ -120,6 +117,23 @@ pub fn check_private_file(path: &std::path::Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ask the terminal for the PIN, without echo.
+#[cfg(feature = "cli")]
+fn prompt(what: &str) -> Result<Zeroizing<String>> {
+    rpassword::prompt_password(format!("PIN for token {what}: "))
+        .map(Zeroizing::new)
+        .map_err(|e| Error::PinPrompt(format!("{e} (no terminal)")))
+}
+
+/// Without the `cli` feature there is no terminal prompt: a library gets its PIN from the
+/// environment or a file.
+#[cfg(not(feature = "cli"))]
+fn prompt(_what: &str) -> Result<Zeroizing<String>> {
+    Err(Error::PinPrompt(
+        "this build has no terminal prompt (the `cli` feature is off)".into(),
+    ))
 }
 
 #[cfg(test)]

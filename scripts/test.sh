@@ -17,6 +17,15 @@ echo "== build" >&2
 # The integration tests start the emulator binary, so build the whole workspace first.
 cargo build --workspace --all-targets --locked
 
+echo "== the library without the CLI" >&2
+# A library user (default-features = false) compiles none of the command line's dependencies.
+cargo build --lib --no-default-features --locked
+if cargo tree --no-default-features -e normal -p dfns-hsm --locked \
+    | grep -E '^[^a-z]*(clap|toml|rpassword|tracing-subscriber) v'; then
+    echo "the library without the cli feature still depends on the crates above" >&2
+    exit 1
+fi
+
 echo "== unit and integration tests" >&2
 cargo test --workspace --locked
 

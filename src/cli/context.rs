@@ -20,8 +20,14 @@ pub struct GlobalArgs {
     /// Output format: human text or one JSON document.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// TOML profile: the [hsm], [dfns] and [retry] tables (see hsm-config/).
-    #[arg(long, global = true, env = "DFNS_HSM_CONFIG", value_name = "FILE")]
+    /// The TOML profile (its `hsm`, `dfns` and `retry` tables; see hsm-config/).
+    #[arg(
+        long,
+        global = true,
+        env = "DFNS_HSM_CONFIG",
+        value_name = "FILE",
+        help = "TOML profile: the [hsm], [dfns] and [retry] tables (see hsm-config/)"
+    )]
     pub config: Option<PathBuf>,
 }
 

@@ -37,7 +37,7 @@ pub fn b64url(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    // Known-answer vector from the protocol research (computed with two other implementations).
+    // Known-answer vector, computed independently with two other implementations.
     #[test]
     fn matches_the_known_vector() {
         let c = "Y2gtNzloaHQtbXJlb2stOGFwOHFtMmVpZWZ0amxhZw";

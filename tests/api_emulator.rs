@@ -1,12 +1,11 @@
 //! dfns-hsm's API client with HSM signers (real SoftHSM2 keys) against the real emulator over
 //! HTTP: every service-account call, and the failure paths Dfns enforces.
 
-mod common;
 
 use std::sync::Arc;
 
-use common::emulator::Emulator;
-use common::softhsm::{token, unique_label};
+use testkit::Emulator;
+use testkit::{token, unique_label};
 use dfns_hsm::api::{
     ApiError, ApiUrl, AuthToken, CreateServiceAccount, DfnsClient, Method, Outcome, RequestBody,
     UpdateServiceAccount,

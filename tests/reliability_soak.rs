@@ -12,12 +12,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::emulator::Emulator;
-use common::faulty::faulty_module;
+use testkit::Emulator;
+use testkit::artifact::faulty_module;
 use common::lifecycle::{
     assert_exactly_once, emulator_stats, lifecycle, report, test_policy, total,
 };
-use common::softhsm::{token, unique_label, LABEL};
+use testkit::{token, unique_label, LABEL};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient};
 use dfns_hsm::hsm::{Algorithm, Key, Module, PinSource, Token, TokenOptions, TokenSelector};
 use dfns_hsm::signer::HsmSigner;

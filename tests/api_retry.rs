@@ -12,14 +12,14 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testkit::Emulator;
 use common::lifecycle::{
     assert_exactly_once, emulator_stats, lifecycle, report, test_policy, total,
 };
-use testkit::{token, unique_label};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient, RetryPolicy};
 use dfns_hsm::hsm::{Algorithm, Key};
 use dfns_hsm::signer::HsmSigner;
+use testkit::Emulator;
+use testkit::{token, unique_label};
 
 /// Start an emulator whose admin signs with a fresh P-256 key on the SoftHSM2 token, and an
 /// admin client with `policy` and `request_timeout`.

@@ -1,14 +1,13 @@
 //! The HSM signer against a real SoftHSM2 token: every algorithm, independent verification,
 //! key safety, concurrency, and the failure paths of the library.
 
-
 use std::sync::Arc;
 
-use testkit::{token, unique_label};
-use testkit::verify::{b64url_decode, openssl_verify, verify_p256};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use dfns_hsm::hsm::{Algorithm, Error as HsmError, Key, KeySelector};
 use dfns_hsm::signer::{client_data_bytes, HsmSigner, Signer, SignerError, UserActionChallenge};
+use testkit::verify::{b64url_decode, openssl_verify, verify_p256};
+use testkit::{token, unique_label};
 
 fn challenge(cred: &str) -> UserActionChallenge {
     UserActionChallenge::for_key("Y2gtdGVzdC1jaGFsbGVuZ2U", "chid", cred)

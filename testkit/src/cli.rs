@@ -18,7 +18,7 @@ impl TestToken {
         let mut c = Command::new(bin);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(self.env().iter().map(|(k, v)| (k, v)))
+            .envs(self.env())
             .env("DFNS_HSM_MODULE", &self.module)
             .env("DFNS_HSM_TOKEN", &self.label)
             .env(
@@ -38,7 +38,7 @@ impl TestToken {
     /// `pkcs11-tool` on this token's module and label, not logged in.
     pub(crate) fn pkcs11_tool_without_login(&self) -> Command {
         let mut c = Command::new("pkcs11-tool");
-        c.envs(self.env().iter().map(|(k, v)| (k, v)))
+        c.envs(self.env())
             .arg("--module")
             .arg(&self.module)
             .args(["--token-label", &self.label]);

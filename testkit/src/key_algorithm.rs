@@ -49,9 +49,10 @@ impl KeyAlgorithm {
                 [(0x1040, "ECDSA-KEY-PAIR-GEN"), (0x1041, "ECDSA")]
             }
             KeyAlgorithm::Ed25519 => [(0x1055, "EC-EDWARDS-KEY-PAIR-GEN"), (0x1057, "EDDSA")],
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => {
-                [(0x0000, "RSA-PKCS-KEY-PAIR-GEN"), (0x0040, "SHA256-RSA-PKCS")]
-            }
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => [
+                (0x0000, "RSA-PKCS-KEY-PAIR-GEN"),
+                (0x0040, "SHA256-RSA-PKCS"),
+            ],
         }
     }
 }

@@ -45,8 +45,7 @@ impl Emu {
     }
 
     pub fn admin(&self) -> Identity {
-        let key_pem =
-            std::fs::read_to_string(self.emulator.admin_key_path()).expect("admin key");
+        let key_pem = std::fs::read_to_string(self.emulator.admin_key_path()).expect("admin key");
         Identity {
             token: self.emulator.admin_token(),
             cred_id: self.emulator.admin_cred_id(),

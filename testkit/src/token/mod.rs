@@ -8,7 +8,7 @@
 mod implementation;
 pub mod softhsm2;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -86,8 +86,8 @@ impl TestToken {
     }
 
     /// Variables the module reads at `C_Initialize`, for a child process that loads it.
-    pub fn env(&self) -> &[(OsString, OsString)] {
-        &self.env
+    pub fn env(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))
     }
 
     /// True when the module offers mechanism `ckm` (`pkcs11-tool` prints `name`, or
@@ -199,8 +199,14 @@ mod tests {
 
     #[test]
     fn an_unknown_implementation_lists_the_choices() {
-        assert_eq!(Implementation::parse("softhsm2"), Ok(Implementation::SoftHsm2));
+        assert_eq!(
+            Implementation::parse("softhsm2"),
+            Ok(Implementation::SoftHsm2)
+        );
         let e = Implementation::parse("softhsm").unwrap_err();
-        assert!(e.contains("DFNS_TEST_PKCS11") && e.contains("softhsm2"), "{e}");
+        assert!(
+            e.contains("DFNS_TEST_PKCS11") && e.contains("softhsm2"),
+            "{e}"
+        );
     }
 }

@@ -121,8 +121,11 @@ impl Harness {
 
     fn login(&self) -> Session {
         let s = self.session();
-        s.login(UserType::User, Some(&AuthPin::new(token().pin.as_str().into())))
-            .expect("C_Login");
+        s.login(
+            UserType::User,
+            Some(&AuthPin::new(token().pin.as_str().into())),
+        )
+        .expect("C_Login");
         s
     }
 

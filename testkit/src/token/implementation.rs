@@ -21,7 +21,8 @@ pub const VARIABLE: &str = "DFNS_TEST_PKCS11";
 ///   (ECDSA is offered, secp256k1 is not) are answered in [`super::TestToken::unsupported`].
 /// - `p11-kit`: SoftHSM2 behind `p11-kit server`, loaded through `p11-kit-client.so` (an RPC
 ///   hop like a network HSM; no EdDSA through its 0.24 RPC, which its mechanism list shows).
-///   Its `provision` is SoftHSM2's plus the server process, stopped with the token.
+///   Its `provision` is SoftHSM2's plus the server process, which must end with the test
+///   process by itself (the per-process token is a static, never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Implementation {
     /// SoftHSM2, loaded directly (`DFNS_TEST_PKCS11=softhsm2`).

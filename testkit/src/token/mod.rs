@@ -25,7 +25,7 @@ pub const LABEL: &str = "dfns-hsm-test";
 pub struct TestToken {
     /// The implementation it was made on.
     pub implementation: Implementation,
-    /// Its temp dir (configuration, token files, PIN file); removed with the token.
+    /// Its temp dir (configuration, token files, PIN file).
     pub dir: tempfile::TempDir,
     /// The PKCS#11 library to load.
     pub module: PathBuf,

@@ -1,6 +1,6 @@
 //! Test support shared by every dfns-hsm suite and the benchmark.
 //!
-//! - [`token`]: a throwaway PKCS#11 token per process, on the implementation chosen by
+//! - [`token`](mod@token): a throwaway PKCS#11 token per process, on the implementation chosen by
 //!   `DFNS_TEST_PKCS11` (see [`Implementation`]), with capability questions so that a test can
 //!   skip with a printed reason on a module that lacks an algorithm.
 //! - [`cli`]: the `dfns-hsm` CLI and `pkcs11-tool` configured for that token, and running them.

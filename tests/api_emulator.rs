@@ -1,18 +1,16 @@
 //! dfns-hsm's API client with HSM signers (real SoftHSM2 keys) against the real emulator over
 //! HTTP: every service-account call, and the failure paths Dfns enforces.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::emulator::Emulator;
-use common::softhsm::{token, unique_label};
 use dfns_hsm::api::{
     ApiError, ApiUrl, AuthToken, CreateServiceAccount, DfnsClient, Method, Outcome, RequestBody,
     UpdateServiceAccount,
 };
 use dfns_hsm::hsm::{Algorithm, Key, Token};
 use dfns_hsm::signer::{FirstFactor, HsmSigner, KeyAssertion, Signer};
+use testkit::Emulator;
+use testkit::{token, unique_label};
 
 /// An emulator whose admin credential is a key on the SoftHSM2 token.
 struct Setup {

@@ -12,14 +12,14 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::emulator::Emulator;
 use common::lifecycle::{
     assert_exactly_once, emulator_stats, lifecycle, report, test_policy, total,
 };
-use common::softhsm::{token, unique_label};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient, RetryPolicy};
 use dfns_hsm::hsm::{Algorithm, Key};
 use dfns_hsm::signer::HsmSigner;
+use testkit::Emulator;
+use testkit::{token, unique_label};
 
 /// Start an emulator whose admin signs with a fresh P-256 key on the SoftHSM2 token, and an
 /// admin client with `policy` and `request_timeout`.
@@ -33,7 +33,7 @@ fn setup(
         Key::generate(&token, &unique_label("retry-admin"), Algorithm::EcdsaP256).expect("key"),
     );
     let pem_text = key.info().public_key_pem.clone().expect("pem");
-    let pem = common::softhsm::token()
+    let pem = testkit::token()
         .path()
         .join(format!("{}.pem", unique_label("retry-admin-pub")));
     std::fs::write(&pem, &pem_text).expect("write pem");

@@ -1,12 +1,10 @@
 //! The `dfns-hsm` binary against a real SoftHSM2 token: key commands, token list, doctor, and
 //! the errors a user meets (wrong PIN, missing key, wrong token, bad module, bad URI).
 
-mod common;
-
-use common::softhsm::{run, serial, token, unique_label, LABEL};
-use common::verify::assert_first_factor_verifies;
 use dfns_hsm::hsm::Algorithm;
 use serde_json::Value;
+use testkit::verify::assert_first_factor_verifies;
+use testkit::{run, serial, token, unique_label, LABEL};
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))

@@ -1,14 +1,12 @@
 //! The `dfns-hsm` CLI against the real emulator and a real SoftHSM2 token: `enroll`, the
 //! service-account commands, `api`, and what happens on bad input (nothing is created).
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use common::emulator::Emulator;
-use common::softhsm::{run, serial, token, unique_label};
 use serde_json::Value;
+use testkit::Emulator;
+use testkit::{run, serial, token, unique_label};
 
 /// An emulator whose admin key is on the token, and a CLI configured as that admin.
 struct Admin {

@@ -6,18 +6,16 @@
 //! own `FAULTY_*` settings and its own stats file. The module is the workspace's cdylib, built
 //! by `cargo build --workspace` (scripts/test.sh does it before the tests).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
-use common::faulty::faulty_module;
-use common::softhsm::{run, serial, token, unique_label, TestToken};
-use common::verify::assert_first_factor_verifies;
 use dfns_hsm::hsm::Algorithm;
 use serde_json::Value;
+use testkit::artifact::faulty_module;
+use testkit::verify::assert_first_factor_verifies;
+use testkit::{run, serial, token, unique_label, TestToken};
 
 /// The control file that keeps the token absent (`faulty_pkcs11::ABSENT_FILE`).
 const ABSENT_FILE: &str = "absent";

@@ -5,18 +5,16 @@
 //! Runs in a process of its own: the faulty module (over SoftHSM2) is loaded in-process with
 //! its settings taken from the environment at `C_Initialize`.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faulty::faulty_module;
-use common::softhsm::{token, unique_label, LABEL};
-use common::verify::verify_p256;
 use dfns_hsm::hsm::{
     Algorithm, Error as HsmError, Key, KeySelector, Module, PinSource, Token, TokenOptions,
     TokenSelector,
 };
+use testkit::artifact::faulty_module;
+use testkit::verify::verify_p256;
+use testkit::{token, unique_label, LABEL};
 
 #[test]
 fn a_token_gone_for_five_seconds_is_recovered_and_one_gone_for_good_is_reported() {

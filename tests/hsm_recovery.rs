@@ -1,11 +1,9 @@
 //! Recovery against a real SoftHSM2 token. In a process of its own: closing every session of
 //! the application (what a network HSM dropping its link does) would disturb other tests.
 
-mod common;
-
-use common::softhsm::{token, unique_label};
-use common::verify::verify_p256;
 use dfns_hsm::hsm::{Algorithm, Key};
+use testkit::verify::verify_p256;
+use testkit::{token, unique_label};
 
 #[test]
 fn a_dead_session_is_replaced_and_the_signature_still_made() {

@@ -1,15 +1,13 @@
 //! The HSM signer against a real SoftHSM2 token: every algorithm, independent verification,
 //! key safety, concurrency, and the failure paths of the library.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::softhsm::{token, unique_label};
-use common::verify::{b64url_decode, openssl_verify, verify_p256};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use dfns_hsm::hsm::{Algorithm, Error as HsmError, Key, KeySelector};
 use dfns_hsm::signer::{client_data_bytes, HsmSigner, Signer, SignerError, UserActionChallenge};
+use testkit::verify::{b64url_decode, openssl_verify, verify_p256};
+use testkit::{token, unique_label};
 
 fn challenge(cred: &str) -> UserActionChallenge {
     UserActionChallenge::for_key("Y2gtdGVzdC1jaGFsbGVuZ2U", "chid", cred)
@@ -118,7 +116,7 @@ fn exported_pem_equals_what_pkcs11_tool_reads() {
         let label = unique_label("export");
         let key = Key::generate(&tok, &label, alg).expect("generate");
         let out = t.dir.path().join(format!("{label}.pub"));
-        let (ok, _, err) = common::softhsm::run(
+        let (ok, _, err) = testkit::run(
             t.pkcs11_tool()
                 .args(["--read-object", "--type", "pubkey", "--id", &key.info().id])
                 .arg("-o")
@@ -130,7 +128,7 @@ fn exported_pem_equals_what_pkcs11_tool_reads() {
         let theirs = if raw.starts_with(b"-----BEGIN") {
             String::from_utf8(raw).expect("utf8")
         } else {
-            let (ok, pem, err) = common::softhsm::run(
+            let (ok, pem, err) = testkit::run(
                 std::process::Command::new("openssl")
                     .args(["pkey", "-pubin", "-inform", "DER", "-in"])
                     .arg(&out),
@@ -235,7 +233,7 @@ fn key_ids_have_the_configured_length() {
     let module = Module::load(&t.module, None).expect("module");
     let tok = Token::open(
         module,
-        &TokenSelector::Label(common::softhsm::LABEL.into()),
+        &TokenSelector::Label(testkit::LABEL.into()),
         &PinSource::File(t.pin_file.clone()),
         TokenOptions {
             key_id_bytes: 2,

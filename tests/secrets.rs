@@ -1,15 +1,13 @@
 //! No secret in any output: PINs and bearer tokens never appear in stdout, stderr, logs at
 //! the most verbose level, error messages or `Debug` output.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::emulator::Emulator;
-use common::softhsm::{run, serial, token, unique_label};
 use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient};
 use dfns_hsm::hsm::{Algorithm, Key, PinSource};
 use dfns_hsm::signer::{HsmSigner, SoftwareSigner};
+use testkit::Emulator;
+use testkit::{run, serial, token, unique_label};
 
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
     for s in secrets {

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::TestToken;
+
 /// Wall time and peak resident memory of one child process.
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
@@ -86,14 +88,8 @@ pub struct CliCall<'a> {
     pub cred_id: &'a str,
     /// Key label on the token.
     pub key_label: &'a str,
-    /// `SOFTHSM2_CONF`.
-    pub conf: &'a Path,
-    /// PKCS#11 module.
-    pub module: &'a Path,
-    /// Token label.
-    pub token: &'a str,
-    /// PIN file.
-    pub pin_file: &'a Path,
+    /// The token the key is on.
+    pub token: &'a TestToken,
     /// Account to update.
     pub account_id: &'a str,
 }
@@ -101,17 +97,8 @@ pub struct CliCall<'a> {
 impl CliCall<'_> {
     /// The command for run `n`.
     pub fn command(&self, n: usize) -> Command {
-        let mut c = Command::new(self.bin);
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SOFTHSM2_CONF", self.conf)
-            .env("DFNS_HSM_MODULE", self.module)
-            .env("DFNS_HSM_TOKEN", self.token)
-            .env(
-                "DFNS_HSM_PIN_SOURCE",
-                format!("file:{}", self.pin_file.display()),
-            )
-            .env("DFNS_API_URL", self.api_url)
+        let mut c = self.token.cli_at(self.bin);
+        c.env("DFNS_API_URL", self.api_url)
             .env("DFNS_AUTH_TOKEN_FILE", self.token_file)
             .env("DFNS_CRED_ID", self.cred_id)
             .env("DFNS_SIGNING_KEY", self.key_label)

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,73 +13,9 @@ use dfns_hsm::api::{
 use dfns_hsm::hsm::Key;
 use dfns_hsm::signer::{HsmSigner, SoftwareSigner};
 
+use testkit::Emulator;
+
 use crate::stats::{Latencies, Rate};
-
-/// A running emulator in a temp state dir; killed on drop.
-pub struct Emulator {
-    child: Child,
-    /// Base URL (`http://127.0.0.1:PORT`).
-    pub url: String,
-    /// Its state dir (admin token, key, cred id).
-    pub state_dir: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-impl Emulator {
-    /// Start `dfns-emulator` (release build, beside this executable) on loopback.
-    pub fn start(bin: &Path, extra: &[&str]) -> Emulator {
-        let tmp = tempfile::tempdir().expect("emulator temp dir");
-        let state_dir = tmp.path().join("state");
-        let log = std::fs::File::create(tmp.path().join("emulator.log")).expect("emulator log");
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--max-lifetime", "900"])
-            .arg("--state-dir")
-            .arg(&state_dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        let ready = state_dir.join("ready");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            if let Ok(u) = std::fs::read_to_string(&ready) {
-                if !u.is_empty() {
-                    break u.trim().to_owned();
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("dfns-emulator exited before it was ready: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dfns-emulator not ready after 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Emulator {
-            child,
-            url,
-            state_dir,
-            _tmp: tmp,
-        }
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.state_dir.join(name))
-            .unwrap_or_else(|e| panic!("read emulator {name}: {e}"))
-            .trim()
-            .to_owned()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A service account whose key is on the HSM, ready to sign its own mutations.
 pub struct HsmAccount {
@@ -95,15 +31,12 @@ pub struct HsmAccount {
 
 /// As the emulator's admin, create a service account for `key` and return a client for it.
 pub fn enroll(rt: &tokio::runtime::Runtime, emu: &Emulator, key: &Arc<Key>) -> HsmAccount {
-    let url = ApiUrl::parse(&emu.url).expect("emulator URL");
-    let admin_signer = SoftwareSigner::from_pem_file(
-        &emu.state_dir.join("admin.key.pem"),
-        &emu.read("admin.cred-id"),
-    )
-    .expect("admin key");
+    let url = ApiUrl::parse(emu.base_url()).expect("emulator URL");
+    let admin_signer = SoftwareSigner::from_pem_file(&emu.admin_key_path(), &emu.admin_cred_id())
+        .expect("admin key");
     let admin = DfnsClient::builder(
         url.clone(),
-        AuthToken::new(emu.read("admin.token")).expect("admin token"),
+        AuthToken::new(emu.admin_token()).expect("admin token"),
     )
     .signer(Arc::new(admin_signer))
     .build()
@@ -133,7 +66,7 @@ pub fn enroll(rt: &tokio::runtime::Runtime, emu: &Emulator, key: &Arc<Key>) -> H
         .access_token
         .clone()
         .expect("the create response carries the token");
-    let token_file = emu.state_dir.join("bench-hsm.token");
+    let token_file = emu.state_dir().join("bench-hsm.token");
     std::fs::write(&token_file, token.expose_secret()).expect("write the token file");
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
         .expect("chmod the token file");
@@ -221,7 +154,7 @@ pub fn sdk_load(
 ) -> Result<(Rate, Latencies), String> {
     let out = Command::new("node")
         .arg(script)
-        .arg(&emu.state_dir)
+        .arg(emu.state_dir())
         .arg(duration.as_secs_f64().to_string())
         .arg(tasks.to_string())
         .output()

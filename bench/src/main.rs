@@ -114,7 +114,7 @@ fn main() {
     let _ = writeln!(out, "{}", machine_line());
     report.insert("machine".into(), json!(machine_line()));
 
-    let token = setup::make_token();
+    let token = testkit::token();
     let all = [
         Algorithm::EcdsaP256,
         Algorithm::Ed25519,
@@ -122,7 +122,7 @@ fn main() {
         Algorithm::Rsa2048,
     ];
     let max_conc = o.concurrency.iter().copied().max().unwrap_or(1).max(8);
-    let hsm = token.open(&token.module, max_conc);
+    let hsm = token.open_with(&token.module, setup::pool_of(max_conc));
     setup::generate_keys(&hsm, &all);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
 
@@ -225,7 +225,7 @@ fn main() {
             o.faulty_latency_ms, o.pool_tasks
         );
         match pool::run(
-            &token,
+            token,
             &o.faulty_module,
             o.faulty_latency_ms,
             o.pool_tasks,
@@ -265,7 +265,12 @@ fn main() {
     }
 
     let need_emu = o.wants("e2e") || o.wants("cold");
-    let emu = need_emu.then(|| e2e::Emulator::start(&o.emulator, &[]));
+    let emu = need_emu.then(|| {
+        testkit::Emulator::builder()
+            .binary(&o.emulator)
+            .max_lifetime_secs(900)
+            .start()
+    });
     let p256 = setup::find_key(&hsm, Algorithm::EcdsaP256);
     let account = emu.as_ref().map(|e| e2e::enroll(&rt, e, &p256));
 
@@ -341,14 +346,11 @@ fn main() {
         eprintln!("bench: CLI cold start");
         let call = cold::CliCall {
             bin: &o.cli,
-            api_url: &emu.url,
+            api_url: emu.base_url(),
             token_file: &account.token_file,
             cred_id: &account.cred_id,
             key_label: &setup::key_label(Algorithm::EcdsaP256),
-            conf: &token.conf,
-            module: &token.module,
-            token: setup::TOKEN_LABEL,
-            pin_file: &token.pin_file,
+            token,
             account_id: &account.id,
         };
         let baseline = |n| {

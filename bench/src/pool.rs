@@ -2,15 +2,16 @@
 //! fault-injecting module forwards to SoftHSM2 and reads its `FAULTY_*` settings at
 //! `C_Initialize`, which is once per process.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use dfns_hsm::hsm::Algorithm;
 use dfns_hsm::signer::HsmSigner;
 use serde_json::json;
+use testkit::TestToken;
 
-use crate::setup::{self, BenchToken};
+use crate::setup;
 use crate::signing::{self, signer_rate, CRED_ID};
 use crate::stats::Rate;
 
@@ -37,7 +38,7 @@ pub struct PoolResult {
 
 /// Run the child and parse its output; an error (with the reason) when the module is missing.
 pub fn run(
-    token: &BenchToken,
+    token: &TestToken,
     faulty: &Path,
     latency_ms: u64,
     tasks: usize,
@@ -53,7 +54,7 @@ pub fn run(
         .arg(&token.pin_file)
         .arg(tasks.to_string())
         .arg(seconds.to_string())
-        .env("SOFTHSM2_CONF", &token.conf)
+        .envs(token.env())
         .env("FAULTY_PKCS11_MODULE", &token.module)
         .env("FAULTY_SIGN_LATENCY_MS", latency_ms.to_string())
         .output()
@@ -98,18 +99,19 @@ pub fn child(args: &[String]) {
     };
     let tasks: usize = tasks.parse().expect("TASKS is a number");
     let duration = Duration::from_secs_f64(seconds.parse().expect("SECONDS is a number"));
-    let conf = PathBuf::from(std::env::var("SOFTHSM2_CONF").expect("SOFTHSM2_CONF is set"));
-    // Only the paths matter here; the token was made by the parent.
-    let token = BenchToken {
-        _dir: tempfile::tempdir().expect("tempdir"),
-        conf,
-        module: PathBuf::from(faulty),
-        pin_file: PathBuf::from(pin_file),
+    // The parent made the token and passed its environment; only open it here.
+    let open = |sessions| {
+        testkit::hsm::open(
+            Path::new(faulty),
+            testkit::LABEL,
+            Path::new(pin_file),
+            setup::pool_of(sessions),
+        )
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     // Signer vs raw C_Sign at equal concurrency (one session) behind the same slow token.
     {
-        let t = token.open(Path::new(faulty), 1);
+        let t = open(1);
         let key = setup::find_key(&t, Algorithm::EcdsaP256);
         let label = setup::key_label(Algorithm::EcdsaP256);
         let raw = signing::raw(
@@ -130,7 +132,7 @@ pub fn child(args: &[String]) {
     }
     let mut keep = Vec::new();
     for &sessions in SIZES {
-        let t = token.open(Path::new(faulty), sessions);
+        let t = open(sessions);
         let key = setup::find_key(&t, Algorithm::EcdsaP256);
         let signer = HsmSigner::new(key, CRED_ID).expect("HsmSigner::new");
         // Warm the pool: open its sessions before timing.

@@ -1,8 +1,5 @@
-//! Shared test helpers: a real SoftHSM2 token, the CLI binary, independent verification.
+//! What only the root package's suites share; tokens, the emulator and verifiers are in
+//! `testkit`.
 #![allow(dead_code)]
 
-pub mod emulator;
-pub mod faulty;
 pub mod lifecycle;
-pub mod softhsm;
-pub mod verify;

@@ -1,60 +1,54 @@
-//! Test harness: start the real `dfns-emulator` binary, sign like a Dfns client, talk HTTP.
+//! Test harness: the real `dfns-emulator` binary started by the kit's launcher, signing like a
+//! Dfns client, HTTP helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use testkit::emulator::{Builder, Emulator};
 
-/// A running emulator; killed (and its temp dir removed) on drop.
+/// A running emulator (the kit's launcher) and an HTTP client for it; stopped on drop.
 pub struct Emu {
-    child: Child,
+    emulator: Emulator,
     pub url: String,
     pub dir: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
 }
 
 impl Emu {
     /// Start on 127.0.0.1:0 with a fresh temp state dir.
     pub fn start(extra: &[&str]) -> Emu {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("state");
-        let mut emu = Emu::start_in(&dir, extra);
-        emu._tmp = Some(tmp);
-        emu
+        Emu::new(launcher().args(extra).start())
     }
 
     /// Start with state dir `dir` (which the caller owns).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Emu {
-        // A killed emulator leaves its `ready` behind; never mistake it for the new one's.
-        let _ = std::fs::remove_file(dir.join("ready"));
-        let child = spawn(dir, extra);
-        let url = wait_ready(dir, child);
+        Emu::new(launcher().state_dir(dir).args(extra).start())
+    }
+
+    fn new(emulator: Emulator) -> Emu {
         Emu {
-            child: url.1,
-            url: url.0,
-            dir: dir.to_path_buf(),
-            _tmp: None,
+            url: emulator.base_url().to_owned(),
+            dir: emulator.state_dir().to_path_buf(),
+            emulator,
             http: reqwest::Client::new(),
         }
     }
 
     /// Stop the process and wait for it (the state dir stays).
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.emulator.stop();
     }
 
     pub fn admin(&self) -> Identity {
-        let key_pem = std::fs::read_to_string(self.dir.join("admin.key.pem")).expect("admin key");
+        let key_pem = std::fs::read_to_string(self.emulator.admin_key_path()).expect("admin key");
         Identity {
-            token: read(&self.dir.join("admin.token")),
-            cred_id: read(&self.dir.join("admin.cred-id")),
+            token: self.emulator.admin_token(),
+            cred_id: self.emulator.admin_cred_id(),
             key: TestKey::P256(
                 <p256::ecdsa::SigningKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
                     &key_pem,
@@ -235,60 +229,11 @@ impl Emu {
     }
 }
 
-impl Drop for Emu {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-        .trim()
-        .to_owned()
-}
-
-/// Server logs go to `<state dir>.log` (or stderr when DFNS_EMULATOR_TEST_LOG is set).
-fn spawn(dir: &Path, extra: &[&str]) -> Child {
-    let stderr = if std::env::var_os("DFNS_EMULATOR_TEST_LOG").is_some() {
-        Stdio::inherit()
-    } else {
-        std::fs::File::create(dir.with_extension("log"))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null())
-    };
-    Command::new(env!("CARGO_BIN_EXE_dfns-emulator"))
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--state-dir")
-        .arg(dir)
-        .args(["--max-lifetime", "120"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn dfns-emulator")
-}
-
-fn wait_ready(dir: &Path, mut child: Child) -> (String, Child) {
-    let ready = dir.join("ready");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(url) = std::fs::read_to_string(&ready) {
-            if !url.is_empty() {
-                return (url, child);
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("dfns-emulator exited before ready: {status}");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("dfns-emulator not ready after 30s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// This package's own binary, and a short lifetime: a leaked server stops soon.
+fn launcher() -> Builder {
+    Emulator::builder()
+        .binary(env!("CARGO_BIN_EXE_dfns-emulator"))
+        .max_lifetime_secs(120)
 }
 
 /// Run the emulator binary to completion (for CLI checks); returns (success, stderr).

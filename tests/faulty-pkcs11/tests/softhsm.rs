@@ -4,7 +4,6 @@
 //! variables, initializes, and finalizes; cases run one at a time.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -16,56 +15,20 @@ use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::{Limit, Slot};
 use cryptoki::types::AuthPin;
 use serde_json::Value;
+use testkit::artifact::faulty_module;
+use testkit::{token, TestToken, LABEL};
 
-const LABEL: &str = "faulty-test";
-const PIN: &str = "12345678";
 const P256_OID: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const SOFTHSM: &[&str] = &[
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/local/lib/softhsm/libsofthsm2.so",
-];
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    softhsm: PathBuf,
-}
+/// The kit's token: its `module` is the real module the faulty one forwards to.
+type Fixture = TestToken;
 
 /// The token, created once per process, with one P-256 key labelled "k".
 fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let softhsm = std::env::var_os("DFNS_TEST_PKCS11_MODULE")
-            .map(PathBuf::from)
-            .or_else(|| SOFTHSM.iter().map(PathBuf::from).find(|p| p.exists()))
-            .expect("SoftHSM2 is not installed (scripts/test.sh installs it)");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tokens = dir.path().join("tokens");
-        std::fs::create_dir(&tokens).expect("tokendir");
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .expect("conf");
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &conf)
-            .args(["--init-token", "--free", "--label", LABEL])
-            .args(["--pin", PIN, "--so-pin", "87654321"])
-            .output()
-            .expect("softhsm2-util");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::env::set_var("SOFTHSM2_CONF", &conf);
-        let f = Fixture { dir, softhsm };
-        let h = Harness::start(&f, &[]);
+    static KEY: OnceLock<()> = OnceLock::new();
+    let f = token();
+    KEY.get_or_init(|| {
+        let h = Harness::start(f, &[]);
         let s = h.login();
         s.generate_key_pair(
             &Mechanism::EccKeyPairGen,
@@ -85,26 +48,8 @@ fn fixture() -> &'static Fixture {
         .expect("generate");
         drop(s);
         drop(h);
-        f
-    })
-}
-
-/// `target/<profile>/deps/libfaulty_pkcs11.so`, next to this test binary: the rustc run that
-/// builds the rlib this test links also emits the cdylib there (`cargo build` later copies it
-/// up to `target/<profile>/`, `cargo test` does not).
-fn module() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let so = exe.with_file_name(format!(
-        "{}faulty_pkcs11{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    assert!(
-        so.is_file(),
-        "{} not found: run `cargo build --workspace` first",
-        so.display()
-    );
-    so
+    });
+    f
 }
 
 /// One initialized module with a configuration; finalized on drop.
@@ -131,12 +76,12 @@ impl Harness {
             }
         }
         let stats = f.dir.path().join(format!("stats-{}.json", unique()));
-        std::env::set_var("FAULTY_PKCS11_MODULE", &f.softhsm);
+        std::env::set_var("FAULTY_PKCS11_MODULE", &f.module);
         std::env::set_var("FAULTY_STATS_FILE", &stats);
         for (k, v) in faults {
             std::env::set_var(k, v);
         }
-        let ctx = Pkcs11::new(module()).expect("load the faulty module");
+        let ctx = Pkcs11::new(faulty_module()).expect("load the faulty module");
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .expect("C_Initialize");
         let slot = ctx
@@ -176,8 +121,11 @@ impl Harness {
 
     fn login(&self) -> Session {
         let s = self.session();
-        s.login(UserType::User, Some(&AuthPin::new(PIN.into())))
-            .expect("C_Login");
+        s.login(
+            UserType::User,
+            Some(&AuthPin::new(token().pin.as_str().into())),
+        )
+        .expect("C_Login");
         s
     }
 
@@ -356,7 +304,7 @@ fn user_not_logged_in_logs_the_application_out() {
         s.get_session_info().expect("info").session_state(),
         SessionState::RwPublic
     );
-    s.login(UserType::User, Some(&AuthPin::new(PIN.into())))
+    s.login(UserType::User, Some(&AuthPin::new(f.pin.as_str().into())))
         .expect("log in again");
     // The operation ended with the fault; private handles died with the login (as on SoftHSM2).
     assert_eq!(rv(sign(&s, k)), RvError::ObjectHandleInvalid);
@@ -410,7 +358,7 @@ fn many_threads_with_a_fault_rate_count_every_fault() {
 fn a_missing_real_module_fails_initialize_with_general_error() {
     let _serial = serial();
     std::env::set_var("FAULTY_PKCS11_MODULE", "/nonexistent/libreal.so");
-    let ctx = Pkcs11::new(module()).expect("load the faulty module");
+    let ctx = Pkcs11::new(faulty_module()).expect("load the faulty module");
     let r = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
     assert_eq!(rv(r), RvError::GeneralError);
     std::env::remove_var("FAULTY_PKCS11_MODULE");

@@ -25,6 +25,9 @@ fn main() {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(h) = e.hint() {
+                eprintln!("hint: {h}");
+            }
             std::process::exit(e.exit_code());
         }
     }

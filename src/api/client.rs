@@ -316,7 +316,7 @@ impl DfnsClient {
     }
 
     /// Send a request with retries (see [`Self::call`] for the rules).
-    pub(crate) async fn execute(
+    async fn execute(
         &self,
         method: &Method,
         target: &RequestTarget,

@@ -1,4 +1,7 @@
-//! Errors of the API client, each naming the request and, where possible, the next step.
+//! Errors of the API client, each naming the request and what is known of its fate.
+//!
+//! They state facts (what happened, to which request or account); what to type next is the
+//! caller's business (the CLI adds its flags in `CliError::hint`).
 
 use std::fmt;
 use std::time::Duration;
@@ -47,10 +50,7 @@ pub enum ApiError {
         after: Duration,
     },
     /// No connection could be made, or it broke (DNS, refused, TLS, reset).
-    #[error(
-        "{method} {target}: cannot reach the Dfns API at {host}: {source}; check --api-url \
-             and the network"
-    )]
+    #[error("{method} {target}: cannot reach the Dfns API at {host}: {source}")]
     Transport {
         /// The request's method.
         method: Method,
@@ -75,10 +75,7 @@ pub enum ApiError {
     #[error(transparent)]
     Signer(#[from] SignerError),
     /// The endpoint needs a user action but the client has no signer.
-    #[error(
-        "{method} {target} needs a user-action signature but no signer is configured: pass \
-             --cred-id and --signing-key (DFNS_CRED_ID, DFNS_SIGNING_KEY)"
-    )]
+    #[error("{method} {target} needs a user-action signature but no signer is configured")]
     NoSigner {
         /// The request's method.
         method: Method,

@@ -46,24 +46,23 @@ impl HttpError {
         }
     }
 
-    /// What to do about this status, in one sentence.
+    /// What this status means, in one sentence.
     pub fn advice(&self) -> &'static str {
         match self.status {
-            300..=399 => "the API redirected and redirects are not followed: check --api-url",
+            300..=399 => "the API redirected and redirects are not followed",
             400 => {
                 "Dfns rejected the request as invalid: check the body and parameters against \
                     the API reference"
             }
             401 => {
                 "the auth token is missing, invalid or expired, or belongs to another region \
-                    (api.dfns.io vs api.uae.dfns.io): check --auth-token-file / DFNS_AUTH_TOKEN \
-                    and --api-url"
+                    (api.dfns.io vs api.uae.dfns.io)"
             }
             402 => "this feature is not included in the organization's Dfns plan",
             403 => {
                 "the identity lacks a permission for this operation, or its user-action \
-                    signature was missing or rejected: check its permissions, and that --cred-id \
-                    and the signing key belong to the identity whose token is used"
+                    signature was missing or rejected (e.g. made with the credential and key of \
+                    another identity than the token's)"
             }
             404 => "not found (or it belongs to another organization): check the id and the path",
             409 => {

@@ -8,7 +8,10 @@ use clap::Args;
 
 use super::error::CliError;
 use super::output::OutputFormat;
-use crate::api::{ApiUrl, AuthToken, DfnsClient, RetryPolicy, DEFAULT_API_URL};
+use crate::api::{
+    ApiUrl, AuthToken, AuthTokenError, DfnsClient, RetryPolicy, DEFAULT_API_URL, ENV_AUTH_TOKEN,
+    ENV_AUTH_TOKEN_FILE,
+};
 use crate::config::{ConfigFile, HsmSettings, KeyRef};
 use crate::hsm::{Key, KeySelector, Module, Token};
 use crate::signer::{AuditLog, HsmSigner, Signer, SoftwareSigner};
@@ -180,7 +183,14 @@ impl Context {
             .auth_token_file
             .clone()
             .or_else(|| self.file.dfns.auth_token_file.clone());
-        AuthToken::resolve(file.as_deref()).map_err(|e| CliError::Usage(e.to_string()))
+        AuthToken::resolve(file.as_deref()).map_err(|e| match e {
+            // The library says what is missing; the CLI says where to put it.
+            AuthTokenError::Missing => CliError::Usage(format!(
+                "{e}: pass --auth-token-file FILE, or set {ENV_AUTH_TOKEN_FILE} (a file) or \
+                 {ENV_AUTH_TOKEN} (the token)"
+            )),
+            e => CliError::Usage(e.to_string()),
+        })
     }
 
     /// The configured signing identity (`--signing-key` + `--cred-id`), if complete.

@@ -15,10 +15,10 @@
 //! | any other status (4xx, 501, ...), signer, config, a request that cannot be built, undecodable 2xx | `Final` | stop | stop (reconcile if an earlier attempt is in doubt) |
 //!
 //! "Reconcile" means: read the resource and decide whether the mutation is already in effect
-//! (see [`ServiceAccounts`](super::ServiceAccounts), which says how to check each call);
-//! a generic
-//! [`call`](super::DfnsClient::call) has no way to check, so it stops with
-//! [`ApiError::OutcomeUnknown`] instead of sending the mutation again.
+//! (see [`ServiceAccounts`](super::ServiceAccounts), which says how to check each call); a
+//! generic [`call`](super::DfnsClient::call) has no way to check, so it stops with
+//! [`ApiError::OutcomeUnknown`](super::ApiError::OutcomeUnknown) instead of sending the
+//! mutation again.
 //!
 //! 503 is treated as a refusal (RFC 9110: the server "is currently unable to handle the
 //! request"); 500, 502 and 504 are not, because a server or a proxy may answer them after the

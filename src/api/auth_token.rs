@@ -30,11 +30,8 @@ pub struct AuthToken {
 /// Why a token could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthTokenError {
-    /// No token source was given.
-    #[error(
-        "no Dfns auth token: pass --auth-token-file FILE, or set {ENV_AUTH_TOKEN_FILE} (a file) \
-         or {ENV_AUTH_TOKEN} (the token)"
-    )]
+    /// No token source was given (no file, and the environment variable is not set).
+    #[error("no Dfns auth token")]
     Missing,
     /// The token file is accessible by group or others.
     #[error(

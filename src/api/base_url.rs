@@ -56,7 +56,7 @@ impl ApiUrl {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(err(
-                "it must not carry user info; the token goes in a token file or DFNS_AUTH_TOKEN",
+                "it must not carry user info; the token is sent in a header, never in the URL",
             ));
         }
         if url.query().is_some() {

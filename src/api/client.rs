@@ -13,13 +13,11 @@ use super::endpoints::{user_action_rule, UserActionRule};
 use super::error::ApiError;
 use super::jwt::TokenClaims;
 use super::outcome::{ApiResponse, Outcome};
-use super::retry::{
-    classify, is_safe_method, Budget, Check, Counters, Failure, RetryPolicy, RetryStats, Settled,
-};
-use super::service_accounts::ServiceAccounts;
+use super::retry::{is_safe_method, Check, Counters, Retries, RetryPolicy, RetryStats, Settled};
 use super::target::RequestTarget;
-use super::transport::{RawResponse, Transport};
-use super::user_action::{self, UserActionToken};
+use super::transport::{expect_done, RawResponse, Transport};
+use super::user_action;
+use super::user_action_token::UserActionToken;
 use crate::signer::AuditLog;
 use crate::signer::{FirstFactor, Signer, UserActionChallenge};
 
@@ -190,18 +188,13 @@ impl DfnsClient {
         self.transport.token().claims()
     }
 
-    /// Service-account calls.
-    pub fn service_accounts(&self) -> ServiceAccounts<'_> {
-        ServiceAccounts::new(self)
-    }
-
     /// Whether `method` on `path_with_query` needs a user action, and which rule decided.
     pub fn user_action_rule(
         &self,
         method: &Method,
         path_with_query: &str,
     ) -> Result<UserActionRule, ApiError> {
-        let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
+        let target = parse_target(path_with_query)?;
         Ok(user_action_rule(method, target.path()))
     }
 
@@ -222,13 +215,9 @@ impl DfnsClient {
         path_with_query: &str,
         body: Option<RequestBody>,
     ) -> Result<Outcome<ApiResponse>, ApiError> {
-        let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
+        let target = parse_target(path_with_query)?;
         let outcome = self.execute(&method, &target, body.as_ref()).await?;
-        Ok(outcome.map(|r| ApiResponse {
-            status: r.status,
-            body: r.json_or_text(),
-            request_id: r.request_id,
-        }))
+        Ok(outcome.map(RawResponse::into_api_response))
     }
 
     /// Delegated flow, step 1: get a challenge for a request to be signed elsewhere.
@@ -240,15 +229,16 @@ impl DfnsClient {
         path_with_query: &str,
         body: Option<&RequestBody>,
     ) -> Result<UserActionChallenge, ApiError> {
-        let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
+        let target = parse_target(path_with_query)?;
         let payload = body.map_or("", RequestBody::as_str);
         let init = RequestTarget::from_parts(user_action::INIT_PATH.to_owned(), None);
         let transport = &self.transport;
         let path = target.path();
-        self.retrying(&Method::POST, &init, true, move || {
-            user_action::init(transport, method, path, payload)
-        })
-        .await
+        self.retries()
+            .retrying(&Method::POST, &init, true, move || {
+                user_action::init(transport, method, path, payload)
+            })
+            .await
     }
 
     /// Delegated flow, step 2: trade a `firstFactor` for a one-time user-action token.
@@ -273,17 +263,12 @@ impl DfnsClient {
         body: Option<RequestBody>,
         token: &UserActionToken,
     ) -> Result<Outcome<ApiResponse>, ApiError> {
-        let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
-        let resp = self
+        let target = parse_target(path_with_query)?;
+        let outcome = self
             .transport
-            .send(&method, &target, body.as_ref(), Some(token))
+            .exchange(&method, &target, body.as_ref(), Some(token))
             .await?;
-        let outcome = self.transport.classify(&method, &target, resp)?;
-        Ok(outcome.map(|r| ApiResponse {
-            status: r.status,
-            body: r.json_or_text(),
-            request_id: r.request_id,
-        }))
+        Ok(outcome.map(RawResponse::into_api_response))
     }
 
     /// The user-action flow alone with this client's signer (challenge, signature, one-time
@@ -296,7 +281,17 @@ impl DfnsClient {
         path_with_query: &str,
         body: Option<&RequestBody>,
     ) -> Result<UserActionToken, ApiError> {
-        let target = RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)?;
+        let target = parse_target(path_with_query)?;
+        self.obtain(method, &target, body).await
+    }
+
+    /// The user-action flow with this client's signer, for `method` on `target`.
+    async fn obtain(
+        &self,
+        method: &Method,
+        target: &RequestTarget,
+        body: Option<&RequestBody>,
+    ) -> Result<UserActionToken, ApiError> {
         let signer = self.signer.as_deref().ok_or_else(|| ApiError::NoSigner {
             method: method.clone(),
             target: target.to_string(),
@@ -306,7 +301,7 @@ impl DfnsClient {
             signer,
             self.audit.as_deref(),
             method,
-            &target,
+            target,
             body,
         )
         .await
@@ -321,84 +316,27 @@ impl DfnsClient {
         body: Option<&RequestBody>,
     ) -> Result<Outcome<RawResponse>, ApiError> {
         let token = if user_action_rule(method, target.path()).requires_user_action() {
-            let signer = self.signer.as_deref().ok_or_else(|| ApiError::NoSigner {
-                method: method.clone(),
-                target: target.to_string(),
-            })?;
-            Some(
-                user_action::obtain(
-                    &self.transport,
-                    signer,
-                    self.audit.as_deref(),
-                    method,
-                    target,
-                    body,
-                )
-                .await?,
-            )
+            Some(self.obtain(method, target, body).await?)
         } else {
             None
         };
-        let resp = self
-            .transport
-            .send(method, target, body, token.as_ref())
-            .await?;
-        self.transport.classify(method, target, resp)
-    }
-
-    /// Run `attempt` until it succeeds or fails for good. A failure that may have left the
-    /// request carried out ([`Failure::Unknown`]) is retried only when `resend_unknown`;
-    /// otherwise the call ends with [`ApiError::OutcomeUnknown`].
-    async fn retrying<T, F, Fut>(
-        &self,
-        method: &Method,
-        target: &RequestTarget,
-        resend_unknown: bool,
-        mut attempt: F,
-    ) -> Result<T, ApiError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
-    {
-        let mut budget = Budget::new(&self.retry, &self.counters, method, target.path());
-        let result = loop {
-            budget.begin_attempt();
-            let err = match attempt().await {
-                Ok(v) => break Ok(v),
-                Err(e) => e,
-            };
-            match classify(&err) {
-                Failure::Final => break Err(err),
-                Failure::Unknown { .. } if !resend_unknown => {
-                    break Err(ApiError::OutcomeUnknown {
-                        method: method.clone(),
-                        target: target.to_string(),
-                        attempts: budget.attempts(),
-                        source: Box::new(err),
-                        check: None,
-                    })
-                }
-                Failure::Unknown { .. } | Failure::NotApplied { .. } => {
-                    if let Err(why) = budget.pause(&err).await {
-                        break Err(budget.exhausted(err, why));
-                    }
-                }
-            }
-        };
-        self.counted(result)
+        self.transport
+            .exchange(method, target, body, token.as_ref())
+            .await
     }
 
     /// Send a request with retries (see [`Self::call`] for the rules).
-    pub(crate) async fn execute(
+    async fn execute(
         &self,
         method: &Method,
         target: &RequestTarget,
         body: Option<&RequestBody>,
     ) -> Result<Outcome<RawResponse>, ApiError> {
-        self.retrying(method, target, is_safe_method(method), move || {
-            self.attempt(method, target, body)
-        })
-        .await
+        self.retries()
+            .retrying(method, target, is_safe_method(method), move || {
+                self.attempt(method, target, body)
+            })
+            .await
     }
 
     /// Send a read (retried) and decode its body.
@@ -406,143 +344,51 @@ impl DfnsClient {
         &self,
         target: &RequestTarget,
     ) -> Result<T, ApiError> {
-        match self.execute(&Method::GET, target, None).await? {
-            Outcome::Done(resp) => resp.decode(&Method::GET, target),
-            Outcome::PendingApproval(v) => Err(ApiError::UnexpectedResponse {
-                method: Method::GET,
-                target: target.to_string(),
-                status: 202,
-                reason: "a policy approval is pending for a call that should not need one".into(),
-                body: super::error::RawBody(v.to_string()),
-            }),
-        }
+        let outcome = self.execute(&Method::GET, target, None).await?;
+        expect_done(outcome, &Method::GET, target)?.decode(&Method::GET, target)
     }
 
-    /// Send a (possibly signed) mutation with retries and reconciliation.
-    ///
-    /// - Not carried out for sure (not sent, 429, 503, the user-action flow failed): sent
-    ///   again after a backoff, with a fresh user action.
-    /// - Maybe carried out (timeout or lost connection after sending, 500/502/504): after the
-    ///   backoff, `check` reads the resource. [`Check::Applied`] ends the call with
-    ///   [`Settled::Reconciled`]; [`Check::NotApplied`] sends it again; a failed check ends it
-    ///   with [`ApiError::OutcomeUnknown`].
-    /// - A definite refusal (e.g. 409, 404) after an attempt was in doubt is checked too: an
-    ///   earlier attempt may have made the change the refusal is about.
+    /// Send a (possibly signed) mutation with retries and reconciliation: `check` reads the
+    /// resource when an attempt's outcome is unknown (see [`Retries::reconciled`]).
     pub(crate) async fn mutate_reconciled<T, F, Fut>(
         &self,
         method: Method,
         target: &RequestTarget,
         body: Option<&RequestBody>,
-        mut check: F,
+        check: F,
     ) -> Result<Settled<T>, ApiError>
     where
         T: serde::de::DeserializeOwned,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Check<T>, ApiError>>,
     {
-        let mut budget = Budget::new(&self.retry, &self.counters, &method, target.path());
-        // The last attempt that may have been carried out, if any.
-        let mut doubt: Option<ApiError> = None;
-        let result = loop {
-            budget.begin_attempt();
-            let err = match self.attempt(&method, target, body).await {
-                Ok(Outcome::Done(resp)) => {
-                    break resp
-                        .decode(&method, target)
-                        .map(|v| Settled::Answered(Outcome::Done(v)))
-                }
-                Ok(Outcome::PendingApproval(v)) => {
-                    break Ok(Settled::Answered(Outcome::PendingApproval(v)))
-                }
-                Err(e) => e,
-            };
-            match classify(&err) {
-                Failure::NotApplied { .. } => {
-                    if let Err(why) = budget.pause(&err).await {
-                        break Err(budget.exhausted(err, why));
-                    }
-                }
-                Failure::Final => {
-                    let Some(cause) = doubt.take() else {
-                        break Err(err);
-                    };
-                    break match self.check(&mut check, &method, target).await {
-                        Ok(Check::Applied(value)) => Ok(Settled::Reconciled { value, cause }),
-                        Ok(Check::NotApplied) => Err(err),
-                        Err(c) => Err(self.unknown(&method, target, &budget, cause, c)),
-                    };
-                }
-                Failure::Unknown { .. } => {
-                    // Wait first: a request still in flight gets time to land before the check.
-                    let pause = budget.pause(&err).await;
-                    match self.check(&mut check, &method, target).await {
-                        Ok(Check::Applied(value)) => {
-                            break Ok(Settled::Reconciled { value, cause: err })
-                        }
-                        Ok(Check::NotApplied) => {}
-                        Err(c) => break Err(self.unknown(&method, target, &budget, err, c)),
-                    }
-                    if let Err(why) = pause {
-                        break Err(budget.exhausted(err, why));
-                    }
-                    doubt = Some(err);
-                }
-            }
-        };
-        self.counted(result)
+        let method = &method;
+        self.retries()
+            .reconciled(
+                method,
+                target,
+                move || self.attempt(method, target, body),
+                |resp: RawResponse| resp.decode(method, target),
+                check,
+            )
+            .await
     }
 
-    /// Run a reconciliation check and count it.
-    async fn check<T, F, Fut>(
-        &self,
-        check: &mut F,
-        method: &Method,
-        target: &RequestTarget,
-    ) -> Result<Check<T>, ApiError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Check<T>, ApiError>>,
-    {
-        let checked = check().await;
-        let applied = matches!(checked, Ok(Check::Applied(_)));
-        self.counters.reconciliation(applied);
-        tracing::warn!(
-            %method,
-            path = target.path(),
-            applied,
-            check_failed = checked.is_err(),
-            "dfns api mutation outcome was unknown; checked the resource"
-        );
-        checked
-    }
-
-    fn unknown(
-        &self,
-        method: &Method,
-        target: &RequestTarget,
-        budget: &Budget<'_>,
-        source: ApiError,
-        check: ApiError,
-    ) -> ApiError {
-        ApiError::OutcomeUnknown {
-            method: method.clone(),
-            target: target.to_string(),
-            attempts: budget.attempts(),
-            source: Box::new(source),
-            check: Some(Box::new(check)),
+    /// The retry loops with this client's policy and counters.
+    fn retries(&self) -> Retries<'_> {
+        Retries {
+            policy: &self.retry,
+            counters: &self.counters,
         }
-    }
-
-    /// Count how a call ended, then return its result.
-    fn counted<T>(&self, result: Result<T, ApiError>) -> Result<T, ApiError> {
-        if let Err(e) = &result {
-            self.counters.ended_with(e);
-        }
-        result
     }
 
     /// Count a create that was carried out but whose token was lost.
     pub(crate) fn count_token_lost(&self, err: &ApiError) {
         self.counters.ended_with(err);
     }
+}
+
+/// Parse a caller's `path_with_query`; a bad one is an invalid request.
+fn parse_target(path_with_query: &str) -> Result<RequestTarget, ApiError> {
+    RequestTarget::parse(path_with_query).map_err(ApiError::InvalidRequest)
 }

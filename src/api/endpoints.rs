@@ -33,7 +33,7 @@ const fn op(method: &'static str, template: &'static str, user_action: bool) -> 
     }
 }
 
-/// The operations of `reference/dfns-openapi-auth.json`, as the spec's `security` says.
+/// The operations of the auth subset of Dfns's OpenAPI description, as its `security` says.
 pub const SPEC_ENDPOINTS: &[Endpoint] = &[
     op("POST", "/auth/action", false),
     op("POST", "/auth/action/init", false),
@@ -61,8 +61,8 @@ pub const SPEC_ENDPOINTS: &[Endpoint] = &[
     ),
 ];
 
-/// Non-GET endpoints that need no user action (protocol research §2.1: the Dfns OpenAPI
-/// operations whose `security` lacks `userActionSignature`, plus later SDK additions).
+/// Non-GET endpoints that need no user action: the operations of Dfns's OpenAPI description
+/// whose `security` lacks `userActionSignature`, plus those Dfns's SDKs added later.
 pub const NO_USER_ACTION: &[Endpoint] = &[
     op("POST", "/auth/action", false),
     op("POST", "/auth/action/init", false),

@@ -1,112 +1,15 @@
-//! Errors of the API client, each naming the request and, where possible, the next step.
+//! Errors of the API client, each naming the request and what is known of its fate.
+//!
+//! They state facts (what happened, to which request or account); what to type next is the
+//! caller's business (the CLI adds its flags in `CliError::hint`).
 
 use std::fmt;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::Value;
 
+use super::http_error::HttpError;
 use crate::signer::SignerError;
-
-/// Longest raw error text kept from a non-JSON error body.
-const MAX_RAW_MESSAGE: usize = 512;
-
-/// A request Dfns answered with an error status (or a redirect, which is never followed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpError {
-    /// HTTP status code.
-    pub status: u16,
-    /// The request's method.
-    pub method: Method,
-    /// The request's path and query.
-    pub target: String,
-    /// Dfns's `error.id`, for support tickets.
-    pub error_id: Option<String>,
-    /// Dfns's message (`error.message`, else `message`, else the raw body).
-    pub message: String,
-    /// The `X-Request-ID` response header, if any.
-    pub request_id: Option<String>,
-    /// Extra diagnostics the client adds, e.g. "the token expired on DATE".
-    pub hint: Option<String>,
-    /// How long the server asked to wait (`Retry-After`), measured when the answer came.
-    pub retry_after: Option<Duration>,
-}
-
-impl HttpError {
-    /// Build from a status and the raw error body (parsed leniently).
-    pub fn from_body(status: u16, method: Method, target: String, body: &[u8]) -> Self {
-        let (error_id, message) = parse_error_body(status, body);
-        Self {
-            status,
-            method,
-            target,
-            error_id,
-            message,
-            request_id: None,
-            hint: None,
-            retry_after: None,
-        }
-    }
-
-    /// What to do about this status, in one sentence.
-    pub fn advice(&self) -> &'static str {
-        match self.status {
-            300..=399 => "the API redirected and redirects are not followed: check --api-url",
-            400 => {
-                "Dfns rejected the request as invalid: check the body and parameters against \
-                    the API reference"
-            }
-            401 => {
-                "the auth token is missing, invalid or expired, or belongs to another region \
-                    (api.dfns.io vs api.uae.dfns.io): check --auth-token-file / DFNS_AUTH_TOKEN \
-                    and --api-url"
-            }
-            402 => "this feature is not included in the organization's Dfns plan",
-            403 => {
-                "the identity lacks a permission for this operation, or its user-action \
-                    signature was missing or rejected: check its permissions, and that --cred-id \
-                    and the signing key belong to the identity whose token is used"
-            }
-            404 => "not found (or it belongs to another organization): check the id and the path",
-            409 => {
-                "conflicts with an existing resource (a name or externalId already in use, or \
-                    a state change already made)"
-            }
-            429 => "rate limited by Dfns: wait, then retry with exponential backoff",
-            500..=599 => {
-                "Dfns failed to handle the request: retry later (a retried mutation is \
-                          signed again with a fresh user action)"
-            }
-            _ => "unexpected status from the Dfns API",
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} failed with HTTP {}: {}",
-            self.method, self.target, self.status, self.message
-        )?;
-        match (&self.error_id, &self.request_id) {
-            (Some(e), Some(r)) => write!(f, " (error id {e}, request id {r})")?,
-            (Some(e), None) => write!(f, " (error id {e})")?,
-            (None, Some(r)) => write!(f, " (request id {r})")?,
-            (None, None) => {}
-        }
-        if let Some(r) = self.retry_after {
-            write!(f, " (Retry-After {}s)", r.as_secs())?;
-        }
-        write!(f, "; {}", self.advice())?;
-        if let Some(h) = &self.hint {
-            write!(f, "; {h}")?;
-        }
-        Ok(())
-    }
-}
 
 /// A response body kept for recovery; `Debug` shows only its size (it may hold a token).
 #[derive(Clone, PartialEq, Eq)]
@@ -141,16 +44,13 @@ pub enum ApiError {
         target: String,
         /// The API host.
         host: String,
-        /// `connect` or `request`.
-        phase: &'static str,
+        /// Which limit was hit: connecting, or the whole request.
+        phase: Phase,
         /// The limit that was hit.
         after: Duration,
     },
     /// No connection could be made, or it broke (DNS, refused, TLS, reset).
-    #[error(
-        "{method} {target}: cannot reach the Dfns API at {host}: {source}; check --api-url \
-             and the network"
-    )]
+    #[error("{method} {target}: cannot reach the Dfns API at {host}: {source}")]
     Transport {
         /// The request's method.
         method: Method,
@@ -175,10 +75,7 @@ pub enum ApiError {
     #[error(transparent)]
     Signer(#[from] SignerError),
     /// The endpoint needs a user action but the client has no signer.
-    #[error(
-        "{method} {target} needs a user-action signature but no signer is configured: pass \
-             --cred-id and --signing-key (DFNS_CRED_ID, DFNS_SIGNING_KEY)"
-    )]
+    #[error("{method} {target} needs a user-action signature but no signer is configured")]
     NoSigner {
         /// The request's method.
         method: Method,
@@ -229,8 +126,8 @@ pub enum ApiError {
     #[error(
         "SERVICE ACCOUNT CREATED BUT ITS TOKEN WAS LOST: {name:?} exists (id {account_id}, found \
          by {matched_by} after the create's response was lost: {cause}); Dfns returns the access \
-         token only in the create response, so it cannot be recovered: archive the account \
-         (`dfns-hsm service-account archive {account_id}`) and create it again"
+         token only in the create response, so it cannot be recovered: archive account \
+         {account_id} and create it again"
     )]
     CreatedTokenLost {
         /// The id (`us-...`) of the account that was created.
@@ -255,7 +152,7 @@ pub enum ApiError {
         /// Time from the first attempt to giving up.
         elapsed: Duration,
         /// Why no further attempt was made.
-        reason: crate::api::retry::GiveUpReason,
+        reason: GiveUpReason,
         /// The last attempt's error.
         last: Box<ApiError>,
     },
@@ -312,94 +209,58 @@ impl ApiError {
     }
 }
 
+/// Which limit a request that timed out hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Establishing the connection (TCP + TLS): the request was not sent.
+    Connect,
+    /// The request itself, after it was sent: the server may have received it.
+    Request,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::Request => "request",
+        })
+    }
+}
+
+/// Why a call stopped retrying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GiveUpReason {
+    /// `max_attempts` were made.
+    Attempts,
+    /// The next attempt would start after the deadline.
+    Deadline,
+    /// The server asked for a longer wait than `max_retry_after`.
+    RetryAfterTooLong(Duration),
+}
+
+impl fmt::Display for GiveUpReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GiveUpReason::Attempts => f.write_str("no attempts left"),
+            GiveUpReason::Deadline => f.write_str("the retry deadline would pass"),
+            GiveUpReason::RetryAfterTooLong(d) => write!(
+                f,
+                "the server asked to retry after {}s, longer than the client waits",
+                d.as_secs()
+            ),
+        }
+    }
+}
+
 impl From<HttpError> for ApiError {
     fn from(e: HttpError) -> Self {
         ApiError::Http(Box::new(e))
     }
 }
 
-/// Parse a Dfns error body leniently: `error.message`, then `message`, then the raw text.
-///
-/// Returns `(error.id, message)`. An empty body yields the status's reason phrase.
-pub fn parse_error_body(status: u16, body: &[u8]) -> (Option<String>, String) {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if let Ok(Value::Object(root)) = serde_json::from_str::<Value>(text) {
-        let error = root.get("error");
-        let id = error
-            .and_then(|e| e.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let message = error
-            .and_then(|e| e.get("message"))
-            .and_then(Value::as_str)
-            .or_else(|| error.and_then(Value::as_str))
-            .or_else(|| root.get("message").and_then(Value::as_str));
-        if let Some(m) = message {
-            return (id, m.to_owned());
-        }
-        return (id, truncate(text));
-    }
-    if text.is_empty() {
-        let reason = reqwest::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("no response body");
-        return (None, reason.to_owned());
-    }
-    (None, truncate(text))
-}
-
-fn truncate(text: &str) -> String {
-    if text.len() <= MAX_RAW_MESSAGE {
-        return text.to_owned();
-    }
-    let mut end = MAX_RAW_MESSAGE;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_documented_shape() {
-        let body = br#"{"error":{"id":"err-1","status":409,"message":"Conflicting transfer","details":{}}}"#;
-        assert_eq!(
-            parse_error_body(409, body),
-            (Some("err-1".into()), "Conflicting transfer".into())
-        );
-    }
-
-    #[test]
-    fn falls_back_to_top_level_message_then_raw_text() {
-        assert_eq!(
-            parse_error_body(401, br#"{"message":"Not Authorized."}"#),
-            (None, "Not Authorized.".into())
-        );
-        assert_eq!(
-            parse_error_body(400, br#"{"error":"bad"}"#),
-            (None, "bad".into())
-        );
-        assert_eq!(
-            parse_error_body(400, br#"{"error":{"id":"e"},"x":1}"#),
-            (Some("e".into()), r#"{"error":{"id":"e"},"x":1}"#.into())
-        );
-        assert_eq!(
-            parse_error_body(502, b"<html>Bad gateway</html>\n"),
-            (None, "<html>Bad gateway</html>".into())
-        );
-        assert_eq!(
-            parse_error_body(503, b""),
-            (None, "Service Unavailable".into())
-        );
-        let long = "é".repeat(400);
-        let (_, m) = parse_error_body(500, long.as_bytes());
-        assert!(m.ends_with('…') && m.len() <= MAX_RAW_MESSAGE + 3);
-    }
 
     #[test]
     fn display_names_the_request_and_the_next_step() {

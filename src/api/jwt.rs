@@ -10,9 +10,6 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The claim under which Dfns puts org and user ids.
-pub const APP_METADATA_CLAIM: &str = "https://custom/app_metadata";
-
 /// The claims of a Dfns token that diagnostics use; everything else is kept in `extra`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TokenClaims {
@@ -28,7 +25,7 @@ pub struct TokenClaims {
     /// Subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
-    /// Dfns's custom claim (`https://custom/app_metadata`).
+    /// Dfns's custom claim (`https://custom/app_metadata`), where it puts org and user ids.
     #[serde(
         rename = "https://custom/app_metadata",
         default,

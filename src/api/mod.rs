@@ -24,7 +24,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Protocol rules this module enforces (see `design.md` §4):
+//! Protocol rules this module enforces (from the Dfns API reference, "Request signing" and
+//! "User action signing"):
 //! - every request carries `Authorization: Bearer`, a `User-Agent` of `dfns-hsm/<version>`, and
 //!   never the retired `X-DFNS-APPID` / `X-DFNS-NONCE`;
 //! - a request body is serialized once ([`RequestBody`]); the same bytes are the
@@ -50,6 +51,7 @@ mod body;
 mod client;
 pub mod endpoints;
 mod error;
+mod http_error;
 mod jwt;
 mod outcome;
 pub mod retry;
@@ -58,6 +60,7 @@ mod target;
 mod transport;
 mod types;
 mod user_action;
+mod user_action_token;
 
 #[cfg(test)]
 mod tests;
@@ -65,20 +68,17 @@ mod tests;
 pub use auth_token::{AuthToken, AuthTokenError, ENV_AUTH_TOKEN, ENV_AUTH_TOKEN_FILE};
 pub use base_url::{ApiUrl, ApiUrlError, DEFAULT_API_URL};
 pub use body::RequestBody;
-pub use client::{
-    ClientBuilder, DfnsClient, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, USER_AGENT,
-};
+pub use client::{ClientBuilder, DfnsClient, USER_AGENT};
 pub use endpoints::UserActionRule;
-pub use error::{parse_error_body, ApiError, HttpError, RawBody};
-pub use jwt::{format_unix_time, AppMetadata, TokenClaims, APP_METADATA_CLAIM};
+pub use error::{ApiError, GiveUpReason, Phase, RawBody};
+pub use http_error::{parse_error_body, HttpError};
+pub use jwt::{AppMetadata, TokenClaims};
 pub use outcome::{ApiResponse, Outcome};
 pub use reqwest::Method;
-pub use retry::{classify, parse_retry_after, Failure, GiveUpReason, RetryPolicy, RetryStats};
+pub use retry::{RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;
-pub use target::RequestTarget;
-pub use transport::USER_ACTION_HEADER;
 pub use types::{
     AccessToken, CreateServiceAccount, PermissionAssignment, ServiceAccount, ServiceAccountList,
     UpdateServiceAccount, UserInfo,
 };
-pub use user_action::{UserActionToken, ACTION_PATH, INIT_PATH};
+pub use user_action_token::UserActionToken;

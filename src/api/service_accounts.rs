@@ -4,8 +4,9 @@
 //! for approval (HTTP 202). Bodies follow the module's empty-body rule: activate, archive and
 //! an unforced deactivate send no body and sign the payload `""`.
 //!
-//! Reconciliation: when a mutation may have been carried out but no answer came back (see
-//! [`super::retry`]), the call reads the account before deciding to send it again:
+//! Reconciliation: when a mutation may have been carried out but no answer came back, the
+//! retry loop ([`super::retry`]) runs the call's check, which reads the account, before it
+//! decides to send it again. The checks are here:
 //!
 //! | call | in effect when |
 //! |---|---|
@@ -16,6 +17,8 @@
 //!
 //! Dfns has no idempotency key for these endpoints; the unique name is what keeps a create
 //! from happening twice (a second one would get 409, which is then reconciled the same way).
+
+use std::future::Future;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Method;
@@ -39,6 +42,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+impl DfnsClient {
+    /// Service-account calls.
+    pub fn service_accounts(&self) -> ServiceAccounts<'_> {
+        ServiceAccounts { client: self }
+    }
+}
+
 /// Service-account calls of a [`DfnsClient`].
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceAccounts<'a> {
@@ -46,10 +56,6 @@ pub struct ServiceAccounts<'a> {
 }
 
 impl<'a> ServiceAccounts<'a> {
-    pub(crate) fn new(client: &'a DfnsClient) -> Self {
-        Self { client }
-    }
-
     /// `GET /auth/service-accounts`: every service account of the organization.
     pub async fn list(&self) -> Result<ServiceAccountList, ApiError> {
         self.client.read(&target(BASE.to_owned(), None)).await
@@ -122,31 +128,25 @@ impl<'a> ServiceAccounts<'a> {
     ) -> Result<Outcome<ServiceAccount>, ApiError> {
         let body = RequestBody::json(request).map_err(ApiError::InvalidRequest)?;
         let this = *self;
-        let settled = self
-            .client
-            .mutate_reconciled(
-                Method::PUT,
-                &account(id, "", None)?,
-                Some(&body),
-                move || this.check_updated(id, request),
-            )
-            .await?;
-        Ok(settled_outcome(settled))
+        self.change(
+            Method::PUT,
+            &account(id, "", None)?,
+            Some(&body),
+            move || this.check_updated(id, request),
+        )
+        .await
     }
 
     /// `PUT /auth/service-accounts/{serviceAccountId}/activate` (user action, no body).
     pub async fn activate(&self, id: &str) -> Result<Outcome<ServiceAccount>, ApiError> {
         let this = *self;
-        let settled = self
-            .client
-            .mutate_reconciled(
-                Method::PUT,
-                &account(id, "/activate", None)?,
-                None,
-                move || this.check_active(id, true),
-            )
-            .await?;
-        Ok(settled_outcome(settled))
+        self.change(
+            Method::PUT,
+            &account(id, "/activate", None)?,
+            None,
+            move || this.check_active(id, true),
+        )
+        .await
     }
 
     /// `PUT /auth/service-accounts/{serviceAccountId}/deactivate` (user action).
@@ -160,16 +160,11 @@ impl<'a> ServiceAccounts<'a> {
     ) -> Result<Outcome<ServiceAccount>, ApiError> {
         let body = force.then(|| RequestBody::from(serde_json::json!({ "force": true })));
         let this = *self;
-        let settled = self
-            .client
-            .mutate_reconciled(
-                Method::PUT,
-                &account(id, "/deactivate", None)?,
-                body.as_ref(),
-                move || this.check_active(id, false),
-            )
-            .await?;
-        Ok(settled_outcome(settled))
+        let target = account(id, "/deactivate", None)?;
+        self.change(Method::PUT, &target, body.as_ref(), move || {
+            this.check_active(id, false)
+        })
+        .await
     }
 
     /// `DELETE /auth/service-accounts/{serviceAccountId}` (user action, no body): archive.
@@ -187,13 +182,33 @@ impl<'a> ServiceAccounts<'a> {
     ) -> Result<Outcome<ServiceAccount>, ApiError> {
         let query = force.then(|| "force=true".to_owned());
         let this = *self;
+        self.change(Method::DELETE, &account(id, "", query)?, None, move || {
+            this.check_archived(id)
+        })
+        .await
+    }
+
+    /// A change to an existing account, reconciled by `check`. Its result is the account as
+    /// Dfns answered, or as the check read it when the answer was lost.
+    async fn change<F, Fut>(
+        &self,
+        method: Method,
+        target: &RequestTarget,
+        body: Option<&RequestBody>,
+        check: F,
+    ) -> Result<Outcome<ServiceAccount>, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Check<ServiceAccount>, ApiError>>,
+    {
         let settled = self
             .client
-            .mutate_reconciled(Method::DELETE, &account(id, "", query)?, None, move || {
-                this.check_archived(id)
-            })
+            .mutate_reconciled(method, target, body, check)
             .await?;
-        Ok(settled_outcome(settled))
+        Ok(match settled {
+            Settled::Answered(outcome) => outcome,
+            Settled::Reconciled { value, .. } => Outcome::Done(value),
+        })
     }
 
     /// Reconcile a create: an account with the requested name (and externalId, when both
@@ -259,14 +274,6 @@ impl<'a> ServiceAccounts<'a> {
             }
             Err(e) => Err(e),
         }
-    }
-}
-
-/// A reconciled update/activate/deactivate/archive is done: its result is the checked state.
-fn settled_outcome(settled: Settled<ServiceAccount>) -> Outcome<ServiceAccount> {
-    match settled {
-        Settled::Answered(outcome) => outcome,
-        Settled::Reconciled { value, .. } => Outcome::Done(value),
     }
 }
 

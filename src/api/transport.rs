@@ -15,12 +15,13 @@ use serde_json::Value;
 use super::auth_token::AuthToken;
 use super::base_url::ApiUrl;
 use super::body::RequestBody;
-use super::error::{ApiError, HttpError, RawBody};
+use super::error::{ApiError, Phase, RawBody};
+use super::http_error::HttpError;
 use super::jwt::format_unix_time;
-use super::outcome::Outcome;
+use super::outcome::{ApiResponse, Outcome};
 use super::retry::{parse_retry_after, Counters};
 use super::target::RequestTarget;
-use super::user_action::UserActionToken;
+use super::user_action_token::UserActionToken;
 
 /// The user-action header (the spec's `userActionSignature` security scheme).
 pub const USER_ACTION_HEADER: &str = "x-dfns-useraction";
@@ -45,6 +46,15 @@ impl RawResponse {
         }
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
+    }
+
+    /// The answer of a generic call: status, body as JSON (or text), request id.
+    pub fn into_api_response(self) -> ApiResponse {
+        ApiResponse {
+            status: self.status,
+            body: self.json_or_text(),
+            request_id: self.request_id,
+        }
     }
 
     /// Decode a typed body, keeping the raw text in the error so nothing is lost.
@@ -125,7 +135,7 @@ impl Transport {
     }
 
     /// Send one request and return the response, whatever its status.
-    pub async fn send(
+    async fn send(
         &self,
         method: &Method,
         target: &RequestTarget,
@@ -207,13 +217,16 @@ impl Transport {
         })
     }
 
-    /// 200..=299 except 202 are done, 202 is a pending approval, anything else an error.
-    pub fn classify(
+    /// Send one request and map its answer: 200..=299 except 202 are done, 202 is a pending
+    /// approval, anything else an error.
+    pub async fn exchange(
         &self,
         method: &Method,
         target: &RequestTarget,
-        resp: RawResponse,
+        body: Option<&RequestBody>,
+        user_action: Option<&UserActionToken>,
     ) -> Result<Outcome<RawResponse>, ApiError> {
+        let resp = self.send(method, target, body, user_action).await?;
         match StatusCode::from_u16(resp.status) {
             Ok(StatusCode::ACCEPTED) => Ok(Outcome::PendingApproval(resp.json_or_text())),
             Ok(s) if s.is_success() => Ok(Outcome::Done(resp)),
@@ -221,24 +234,15 @@ impl Transport {
         }
     }
 
-    /// Send and require a completed 2xx (not 202): for reads and the user-action steps.
+    /// Send and require a completed 2xx (not 202): for the user-action steps.
     pub async fn send_expect_done(
         &self,
         method: &Method,
         target: &RequestTarget,
         body: Option<&RequestBody>,
     ) -> Result<RawResponse, ApiError> {
-        let resp = self.send(method, target, body, None).await?;
-        match self.classify(method, target, resp)? {
-            Outcome::Done(r) => Ok(r),
-            Outcome::PendingApproval(v) => Err(ApiError::UnexpectedResponse {
-                method: method.clone(),
-                target: target.to_string(),
-                status: 202,
-                reason: "a policy approval is pending for a call that should not need one".into(),
-                body: RawBody(v.to_string()),
-            }),
-        }
+        let outcome = self.exchange(method, target, body, None).await?;
+        expect_done(outcome, method, target)
     }
 
     fn http_error(&self, method: &Method, target: &RequestTarget, resp: &RawResponse) -> HttpError {
@@ -273,7 +277,11 @@ impl Transport {
                 method: method.clone(),
                 target: target.to_string(),
                 host: self.base.host(),
-                phase: if connect { "connect" } else { "request" },
+                phase: if connect {
+                    Phase::Connect
+                } else {
+                    Phase::Request
+                },
                 after: if connect {
                     self.connect_timeout
                 } else {
@@ -287,5 +295,23 @@ impl Transport {
             host: self.base.host(),
             source: e.without_url(),
         }
+    }
+}
+
+/// A completed answer, for a call no policy should hold: a 202 there is unexpected.
+pub(crate) fn expect_done(
+    outcome: Outcome<RawResponse>,
+    method: &Method,
+    target: &RequestTarget,
+) -> Result<RawResponse, ApiError> {
+    match outcome {
+        Outcome::Done(r) => Ok(r),
+        Outcome::PendingApproval(v) => Err(ApiError::UnexpectedResponse {
+            method: method.clone(),
+            target: target.to_string(),
+            status: 202,
+            reason: "a policy approval is pending for a call that should not need one".into(),
+            body: RawBody(v.to_string()),
+        }),
     }
 }

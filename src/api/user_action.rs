@@ -7,47 +7,20 @@
 //!
 //! The token is single use: each attempt of a mutation runs the whole flow again.
 
-use std::fmt;
-
 use reqwest::Method;
-use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::body::RequestBody;
 use super::error::ApiError;
 use super::target::RequestTarget;
 use super::transport::Transport;
+use super::user_action_token::UserActionToken;
 use crate::signer::{sign_audited, AuditLog, FirstFactor, Signer, UserActionChallenge};
 
 /// Path of step 1.
 pub const INIT_PATH: &str = "/auth/action/init";
 /// Path of step 3.
 pub const ACTION_PATH: &str = "/auth/action";
-
-/// A one-time `userAction` token from `POST /auth/action`; `Debug` prints a redaction.
-#[derive(Clone)]
-pub struct UserActionToken(SecretString);
-
-impl UserActionToken {
-    /// Wrap a token received out of band (delegated flows); it must be a valid header value.
-    pub fn new(token: &str) -> Result<Self, String> {
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("a userAction token must be non-empty printable ASCII".to_owned());
-        }
-        Ok(Self(SecretString::from(token)))
-    }
-
-    /// The token, for the `X-DFNS-USERACTION` header.
-    pub fn expose_secret(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for UserActionToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("UserActionToken(<redacted>)")
-    }
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -167,13 +140,5 @@ mod tests {
             body.as_str(),
             r#"{"userActionPayload":"{\"a\":1}","userActionHttpMethod":"PUT","userActionHttpPath":"/auth/service-accounts/us-1","userActionServerKind":"Api"}"#
         );
-    }
-
-    #[test]
-    fn tokens_are_redacted_and_checked() {
-        let t = UserActionToken::new("ua-secret").expect("token");
-        assert_eq!(format!("{t:?}"), "UserActionToken(<redacted>)");
-        assert!(UserActionToken::new("").is_err());
-        assert!(UserActionToken::new("a b").is_err());
     }
 }

@@ -139,8 +139,7 @@ impl Settings {
 
     /// The bearer token: the configured `auth_token_file`, else `DFNS_AUTH_TOKEN`.
     pub fn auth_token(&self) -> Result<AuthToken, CliError> {
-        AuthToken::resolve(self.dfns.auth_token_file.as_deref())
-            .map_err(|e| CliError::Usage(e.to_string()))
+        Ok(AuthToken::resolve(self.dfns.auth_token_file.as_deref())?)
     }
 
     /// The configured signing identity (signing key + credential id), if given.

@@ -28,6 +28,9 @@ pub enum CliError {
     /// From the Dfns API.
     #[error(transparent)]
     Api(#[from] crate::api::ApiError),
+    /// No usable Dfns auth token.
+    #[error(transparent)]
+    AuthToken(#[from] crate::api::AuthTokenError),
     /// Settings that are missing, malformed or contradictory.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -57,6 +60,7 @@ impl CliError {
         match self {
             CliError::Usage(_)
             | CliError::Config(_)
+            | CliError::AuthToken(_)
             | CliError::TokenFile(_)
             | CliError::Hsm(HsmError::Config(_) | HsmError::Uri(_)) => EXIT_USAGE,
             CliError::Api(e) => api_exit_code(e),

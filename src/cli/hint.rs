@@ -2,6 +2,7 @@
 //! state facts only; this is where they meet the command line.
 
 use super::error::CliError;
+use crate::api::{ApiError, AuthTokenError, ENV_AUTH_TOKEN, ENV_AUTH_TOKEN_FILE};
 use crate::config::ConfigError;
 use crate::hsm::Error as HsmError;
 use crate::signer::SignerError;
@@ -10,11 +11,58 @@ use crate::workflow::{TokenFileError, WorkflowError};
 /// The hint for `err`, if it has one.
 pub(super) fn for_error(err: &CliError) -> Option<String> {
     match err {
+        CliError::Api(e) => api_hint(e),
+        CliError::AuthToken(e) => auth_token(e),
         CliError::Hsm(e) => hsm(e),
         CliError::Signer(e) => signer(e),
         CliError::Config(e) => config(e),
         CliError::Workflow(e) => workflow(e),
         CliError::TokenFile(e) => token_file(e),
+        _ => None,
+    }
+}
+
+/// The flags that fix an API error, looking through the errors that wrap another.
+fn api_hint(err: &ApiError) -> Option<String> {
+    let hint = match err {
+        ApiError::Http(e) => http_hint(e.status)?,
+        ApiError::Transport { .. } => "check --api-url and the network",
+        ApiError::NoSigner { .. } => {
+            "pass --cred-id and --signing-key (DFNS_CRED_ID, DFNS_SIGNING_KEY)"
+        }
+        ApiError::CreatedTokenLost { account_id, .. } => {
+            return Some(format!(
+                "`dfns-hsm service-account archive {account_id}`, then create it again"
+            ))
+        }
+        ApiError::UserAction { source, .. } => return api_hint(source),
+        ApiError::RetriesExhausted { last, .. } => return api_hint(last),
+        ApiError::OutcomeUnknown { source, check, .. } => {
+            return api_hint(source).or_else(|| check.as_deref().and_then(api_hint))
+        }
+        _ => return None,
+    };
+    Some(hint.to_owned())
+}
+
+/// The flags behind an HTTP status, for the statuses a setting can cause.
+fn http_hint(status: u16) -> Option<&'static str> {
+    match status {
+        300..=399 => Some("check --api-url"),
+        401 => Some("check --auth-token-file / DFNS_AUTH_TOKEN and --api-url"),
+        403 => Some(
+            "check the identity's permissions, and that --cred-id and --signing-key belong to \
+             the identity whose token is used",
+        ),
+        _ => None,
+    }
+}
+
+fn auth_token(e: &AuthTokenError) -> Option<String> {
+    match e {
+        AuthTokenError::Missing => Some(format!(
+            "pass --auth-token-file FILE, or set {ENV_AUTH_TOKEN_FILE} (a file) or {ENV_AUTH_TOKEN} (the token)"
+        )),
         _ => None,
     }
 }
@@ -90,6 +138,9 @@ fn workflow(e: &WorkflowError) -> Option<String> {
             generated_key: Some(_),
             ..
         } => Some("rerun enroll with the same --key-label to reuse the key".into()),
+        WorkflowError::Create { source, .. }
+        | WorkflowError::Api(source)
+        | WorkflowError::Proof { source, .. } => api_hint(source),
         WorkflowError::NoToken { account_id } => Some(format!(
             "archive it (`dfns-hsm service-account archive {account_id}`) and create it again"
         )),
@@ -108,4 +159,37 @@ fn token_file(e: &TokenFileError) -> Option<String> {
         }
         .to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{HttpError, Method};
+
+    #[test]
+    fn api_errors_get_the_flags_that_fix_them() {
+        let no_signer = ApiError::NoSigner {
+            method: Method::POST,
+            target: "/wallets".into(),
+        };
+        let hint = CliError::from(no_signer).hint().expect("a hint");
+        assert!(hint.contains("--signing-key"), "{hint}");
+        assert!(hint.contains("--cred-id"), "{hint}");
+
+        let unauthorized = HttpError::from_body(401, Method::GET, "/x".into(), b"");
+        let in_flow = ApiError::UserAction {
+            method: Method::PUT,
+            target: "/y".into(),
+            source: Box::new(unauthorized.into()),
+        };
+        let hint = CliError::from(in_flow).hint().expect("a hint");
+        assert!(
+            hint.contains("--auth-token-file") && hint.contains("--api-url"),
+            "{hint}"
+        );
+
+        let not_found = HttpError::from_body(404, Method::GET, "/x".into(), b"");
+        assert_eq!(CliError::from(ApiError::from(not_found)).hint(), None);
+        assert_eq!(CliError::Usage("x".into()).hint(), None);
+    }
 }

@@ -102,7 +102,8 @@ async fn a_mutation_without_a_signer_is_refused_before_any_request() {
         .await
         .expect_err("no signer");
     assert!(matches!(e, ApiError::NoSigner { .. }), "{e:?}");
-    assert!(e.to_string().contains("--signing-key"));
+    // The flags that fix it are the CLI's to name (`CliError::hint`, tested in src/cli/error.rs).
+    assert!(e.to_string().contains("POST /wallets"), "{e}");
     // Release the responder: one harmless request so it stops by itself.
     c.call(Method::GET, "/x", None).await.expect("get");
     let seen = recorded(seen).await;

@@ -23,7 +23,7 @@ pub(super) fn for_error(err: &CliError) -> Option<String> {
 }
 
 /// The flags that fix an API error, looking through the errors that wrap another.
-fn api_hint(err: &ApiError) -> Option<String> {
+pub(crate) fn api_hint(err: &ApiError) -> Option<String> {
     let hint = match err {
         ApiError::Http(e) => http_hint(e.status)?,
         ApiError::Transport { .. } => "check --api-url and the network",

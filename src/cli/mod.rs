@@ -16,6 +16,9 @@ pub use context::{Context, GlobalArgs, Settings};
 pub use error::{CliError, EXIT_CHECK, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
 pub use output::{OutputFormat, Report};
 
+#[cfg(test)]
+pub(crate) use hint::api_hint as hint_for_api;
+
 use clap::{Parser, Subcommand};
 
 /// Hardware-backed (PKCS#11) signer and CLI for Dfns service accounts.

@@ -322,10 +322,19 @@ fn assert_token_lost(e: &ApiError, id: &str, matched_by: &str) {
         &format!("\"bot\" exists (id {id}"),
         &format!("found by {matched_by} after"),
         "cannot be recovered",
-        &format!("dfns-hsm service-account archive {id}"),
+        &format!("archive account {id}"),
         "create it again",
     ] {
         assert!(msg.contains(words), "{words:?} missing from: {msg}");
+    }
+    // The library states the facts; the CLI's hint names the command that archives.
+    #[cfg(feature = "cli")]
+    {
+        let hint = crate::cli::hint_for_api(e).unwrap_or_default();
+        assert!(
+            hint.contains(&format!("dfns-hsm service-account archive {id}")),
+            "{hint}"
+        );
     }
 }
 

@@ -37,8 +37,12 @@ impl RequestTarget {
             Some((p, q)) => (p, (!q.is_empty()).then(|| q.to_owned())),
             None => (s, None),
         };
-        if path.split('/').any(|seg| seg == "." || seg == "..") {
-            return Err(format!("path {s:?} must not contain `.` or `..` segments"));
+        // Percent-decoded too: `%2e%2e` is normalized to `..` by servers and proxies after the
+        // signature was made over the encoded form, so the path sent would not be the one signed.
+        if path.split('/').any(is_dot_segment) {
+            return Err(format!(
+                "path {s:?} must not contain `.` or `..` segments, plain or percent-encoded"
+            ));
         }
         Ok(Self {
             path: path.to_owned(),
@@ -64,6 +68,13 @@ impl RequestTarget {
     }
 }
 
+/// `.` or `..`, with any of its dots written as `%2e` / `%2E`.
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let decoded = lower.replace("%2e", ".");
+    decoded == "." || decoded == ".."
+}
+
 impl fmt::Display for RequestTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.query {
@@ -76,6 +87,23 @@ impl fmt::Display for RequestTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_dot_segments_are_refused() {
+        for path in [
+            "/x/%2e%2e/auth/service-accounts",
+            "/x/%2E%2E/y",
+            "/x/.%2e/y",
+            "/x/%2e./y",
+            "/x/%2e/y",
+            "/x/%2E",
+        ] {
+            let e = RequestTarget::parse(path).unwrap_err();
+            assert!(e.contains("percent-encoded"), "{path}: {e}");
+        }
+        assert!(RequestTarget::parse("/x/%2e%2ex/y").is_ok());
+        assert!(RequestTarget::parse("/x/a.b/y").is_ok());
+    }
 
     #[test]
     fn splits_path_and_query() {

@@ -20,6 +20,10 @@ pub struct GlobalArgs {
     /// Output format: human text or one JSON document.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Log lines on stderr: text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, env = "DFNS_HSM_LOG_FORMAT",
+          default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
     /// The TOML profile (its `hsm`, `dfns` and `retry` tables; see hsm-config/).
     #[arg(
         long,
@@ -29,6 +33,15 @@ pub struct GlobalArgs {
         help = "TOML profile: the [hsm], [dfns] and [retry] tables (see hsm-config/)"
     )]
     pub config: Option<PathBuf>,
+}
+
+/// How log lines are written (their level comes from `DFNS_HSM_LOG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 /// The profile and the flags given before the command.

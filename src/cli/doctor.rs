@@ -64,15 +64,16 @@ impl Checks {
             };
             human.push_str(&format!("[{tag}] {:<11} {}\n", c.name, c.detail));
         }
-        let report = Report::new(json!({ "ok": failed == 0, "checks": self.0 }), human);
+        let json = json!({ "ok": failed == 0, "checks": self.0 });
         if failed == 0 {
-            Ok(report)
+            Ok(Report::new(json, human))
         } else {
-            // Print what we found before failing, so the user sees every check.
-            Err(CliError::Failed(format!(
-                "{}doctor: {failed} check(s) failed",
-                report.human
-            )))
+            // Every check is shown, the failing ones with the rest.
+            Err(CliError::ChecksFailed {
+                json,
+                human,
+                failed,
+            })
         }
     }
 }

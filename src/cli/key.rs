@@ -10,8 +10,9 @@ use super::args::{CallArgs, HsmArgs, SigningArgs};
 use super::context::{Context, Settings};
 use super::error::CliError;
 use super::output::Report;
+use super::text::safe;
 use crate::config::KeyRef;
-use crate::hsm::{Algorithm, Key};
+use crate::hsm::{Algorithm, Key, Pkcs11Uri};
 use crate::signer::{sign_audited, UserActionChallenge};
 
 /// Key commands.
@@ -112,9 +113,22 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
                 };
                 human.push_str(&format!(
                     "  {:<24} {:<16} id {}  {}\n",
-                    k.label, alg, k.id, safety
+                    safe(&k.label),
+                    alg,
+                    k.id,
+                    safety
                 ));
             }
+            let module = token.module().path();
+            let keys: Vec<serde_json::Value> = keys
+                .iter()
+                .map(|k| {
+                    let mut v = serde_json::to_value(k).unwrap_or_default();
+                    let uri = Pkcs11Uri::key(token.label(), &k.label, &k.id_bytes(), Some(module));
+                    v["uri"] = json!(uri.to_string());
+                    v
+                })
+                .collect();
             Ok(Report::new(
                 json!({ "token": token.label(), "keys": keys }),
                 human,
@@ -157,6 +171,21 @@ async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report
                 .into(),
         )
     })?;
+    if cred_id.trim().is_empty() {
+        return Err(CliError::Usage(
+            "the credential id is empty: give the id Dfns knows this key by (--cred-id or DFNS_CRED_ID)".into(),
+        ));
+    }
+    if args
+        .challenge
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(CliError::Usage(
+            "--challenge is empty: give the `challenge` string of the /auth/action/init response"
+                .into(),
+        ));
+    }
     let challenge = match (&args.challenge, &args.challenge_json) {
         (Some(c), _) => UserActionChallenge::for_key(c, "", &cred_id),
         (None, Some(path)) => {
@@ -203,10 +232,11 @@ fn describe(key: &Key, verb: &str) -> Report {
     let uri = key.uri().to_string();
     let pem = info.public_key_pem.clone().unwrap_or_default();
     let human = format!(
-        "{verb} {} key {:?} on token {:?}\nuri: {uri}\nid:  {}\n{pem}",
+        "{verb} {} key \"{}\" on token \"{}\"\nuri: {}\nid:  {}\n{pem}",
         key.algorithm(),
-        info.label,
-        key.token().label(),
+        safe(&info.label),
+        safe(key.token().label()),
+        safe(&uri),
         info.id
     );
     Report::new(

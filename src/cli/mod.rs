@@ -5,15 +5,18 @@ mod args;
 mod context;
 mod doctor;
 mod error;
+mod failure;
 mod hint;
 mod key;
 mod output;
 mod service_account;
+mod text;
 mod token;
 
 pub use args::{ApiArgs, CallArgs, HsmArgs, ReadArgs, RetryArgs, SigningArgs};
-pub use context::{Context, GlobalArgs, Settings};
+pub use context::{Context, GlobalArgs, LogFormat, Settings};
 pub use error::{CliError, EXIT_CHECK, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
+pub use failure::{print_error, print_parse_error, wants_json};
 pub use output::{OutputFormat, Report};
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::args::{CallArgs, ReadArgs};
 use super::context::{Context, Settings};
 use super::error::CliError;
 use super::output::Report;
+use super::text::safe;
 use crate::api::{Outcome, ServiceAccount, UpdateServiceAccount};
 use crate::config::KeyRef;
 use crate::hsm::{Algorithm, Key};
@@ -183,8 +184,8 @@ pub async fn run(ctx: &Context, cmd: ServiceAccountCommand) -> Result<Report, Cl
             for a in &list.items {
                 human.push_str(&format!(
                     "  {:<34} {:<24} {}\n",
-                    a.user_info.user_id,
-                    a.user_info.name,
+                    safe(&a.user_info.user_id),
+                    safe(&a.user_info.name),
                     if a.user_info.is_active {
                         "active"
                     } else {
@@ -342,15 +343,15 @@ fn outcome_report(outcome: Outcome<ServiceAccount>, verb: &str) -> Report {
 
 fn account_report(a: &ServiceAccount, verb: &str) -> Report {
     let human = format!(
-        "{verb}: {} {:?} ({})\ncredId: {}",
-        a.id(),
-        a.user_info.name,
+        "{verb}: {} \"{}\" ({})\ncredId: {}",
+        safe(a.id()),
+        safe(&a.user_info.name),
         if a.user_info.is_active {
             "active"
         } else {
             "inactive"
         },
-        a.cred_id().unwrap_or("-")
+        safe(a.cred_id().unwrap_or("-"))
     );
     Report::new(to_json(a).unwrap_or_default(), human)
 }
@@ -364,7 +365,7 @@ fn human_lines(json: &serde_json::Value) -> String {
     if let Some(map) = json.as_object() {
         for (k, v) in map {
             let v = match v {
-                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::String(s) => safe(s).into_owned(),
                 serde_json::Value::Null => "-".into(),
                 other => other.to_string(),
             };

@@ -7,6 +7,7 @@ use super::args::{CallArgs, HsmArgs};
 use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
+use super::text::safe;
 use crate::hsm::Token;
 
 /// Token commands.
@@ -40,11 +41,11 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
             }
             for t in &tokens {
                 human.push_str(&format!(
-                    "- token {:?} serial {} ({} {}), slot {}{}\n  mechanisms: {}\n",
-                    t.label,
-                    t.serial,
-                    t.manufacturer,
-                    t.model,
+                    "- token \"{}\" serial {} ({} {}), slot {}{}\n  mechanisms: {}\n",
+                    safe(&t.label),
+                    safe(&t.serial),
+                    safe(&t.manufacturer),
+                    safe(&t.model),
                     t.slot_id,
                     if t.pin_flags.is_empty() {
                         String::new()

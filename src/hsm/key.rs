@@ -54,6 +54,7 @@ impl KeySelector {
 
 /// What we know about a key pair; what `key list` and `doctor` print.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeyInfo {
     /// `CKA_LABEL`.
     pub label: String,
@@ -86,6 +87,7 @@ impl KeyInfo {
 
 /// Private-key attributes that decide whether a key is safe to use.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub struct KeyAttributes {
     /// `CKA_SENSITIVE`.
     pub sensitive: Option<bool>,

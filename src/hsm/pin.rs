@@ -64,11 +64,10 @@ impl FromStr for PinSource {
         } else if s == "prompt" {
             Ok(PinSource::Prompt)
         } else {
-            Err(Error::PinSource(format!(
-                "unknown PIN source {:?}; use env:VAR, file:PATH or prompt (a PIN is never accepted as a value)",
-                // Don't echo what might be the PIN itself.
-                if s.len() > 12 { "<value>" } else { s }
-            )))
+            // Never echoed: what was given may be the PIN itself.
+            Err(Error::PinSource(
+                "unknown PIN source (its value is not shown); use env:VAR, file:PATH or prompt (a PIN is never accepted as a value)".into(),
+            ))
         }
     }
 }

@@ -19,6 +19,7 @@ fn matches(selector: &TokenSelector, info: &TokenInfo) -> bool {
 
 /// What `dfns-hsm token list` shows for one slot.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenSummary {
     /// Slot id (informational only; unstable across token re-initialization).
     pub slot_id: u64,

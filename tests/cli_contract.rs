@@ -1,0 +1,330 @@
+//! The CLI's contract with scripts: exit codes row by row, one JSON document on stdout with
+//! `--output json` whether the command succeeds or fails, output that text from the server
+//! cannot spoof, logs without escape sequences, paths signed as sent.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use testkit::{serial, token, Emulator};
+
+/// The CLI with nothing inherited but `PATH`.
+fn bare() -> Command {
+    let mut c = Command::new(testkit::artifact::binary("dfns-hsm"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    c
+}
+
+/// The CLI as the emulator's admin, signing with its software key (no HSM involved).
+fn admin(emu: &Emulator) -> Command {
+    let mut c = bare();
+    c.env("DFNS_API_URL", emu.base_url())
+        .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
+        .env("DFNS_CRED_ID", emu.admin_cred_id())
+        .env(
+            "DFNS_SIGNING_KEY",
+            format!("file:{}", emu.admin_key_path().display()),
+        );
+    c
+}
+
+fn output(c: &mut Command) -> (Option<i32>, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("spawn");
+    (
+        status.code(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not one JSON document ({e}): {s}"))
+}
+
+/// One row of README's exit-code table: the command, the code, a word of the message.
+fn row(name: &str, cmd: &mut Command, code: i32, says: &str) {
+    let (got, _, err) = output(cmd);
+    assert_eq!(got, Some(code), "{name}: {err}");
+    assert!(err.contains(says), "{name}: {says:?} not in: {err}");
+}
+
+#[test]
+fn exit_code_2_for_every_setting_that_cannot_work() {
+    let _serial = serial();
+    let t = token();
+    row(
+        "a module path that does not load",
+        t.cli()
+            .env("DFNS_HSM_MODULE", "/nonexistent/libpkcs11.so")
+            .args(["key", "list"]),
+        2,
+        "/nonexistent/libpkcs11.so",
+    );
+    row(
+        "a token label that does not exist",
+        t.cli()
+            .env("DFNS_HSM_TOKEN", "no-such-token")
+            .args(["key", "list"]),
+        2,
+        "no-such-token",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let open_pin = dir.path().join("pin");
+    std::fs::write(&open_pin, &t.pin).expect("pin");
+    std::fs::set_permissions(&open_pin, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    row(
+        "a PIN file readable by others",
+        t.cli()
+            .env(
+                "DFNS_HSM_PIN_SOURCE",
+                format!("file:{}", open_pin.display()),
+            )
+            .args(["key", "list"]),
+        2,
+        "accessible by group or others",
+    );
+    let secret_looking = "123456";
+    let (code, _, err) = output(
+        t.cli()
+            .args(["key", "list", "--pin-source", secret_looking]),
+    );
+    assert_eq!(code, Some(2), "an unknown --pin-source form: {err}");
+    assert!(err.contains("unknown PIN source"), "{err}");
+    assert!(!err.contains(secret_looking), "the value was echoed: {err}");
+}
+
+#[test]
+fn exit_code_2_for_malformed_requests_and_arguments() {
+    let emu = Emulator::start(&[]);
+    row(
+        "an API path without its leading slash",
+        admin(&emu).args(["api", "GET", "auth/service-accounts"]),
+        2,
+        "must start with `/`",
+    );
+    row(
+        "an unknown flag",
+        admin(&emu).args(["service-account", "list", "--no-such-flag"]),
+        2,
+        "--no-such-flag",
+    );
+    let key = format!("file:{}", emu.admin_key_path().display());
+    row(
+        "an empty --cred-id",
+        bare().args([
+            "key",
+            "sign-challenge",
+            "--key",
+            &key,
+            "--cred-id",
+            "",
+            "--challenge",
+            "abc",
+        ]),
+        2,
+        "credential id is empty",
+    );
+    row(
+        "an empty --challenge",
+        bare().args([
+            "key",
+            "sign-challenge",
+            "--key",
+            &key,
+            "--cred-id",
+            "c-1",
+            "--challenge",
+            "",
+        ]),
+        2,
+        "--challenge is empty",
+    );
+    row(
+        "a Dfns error (not found) is a failure, not a usage error",
+        admin(&emu).args(["service-account", "get", "us-does-not-exist"]),
+        1,
+        "404",
+    );
+    row(
+        "success",
+        admin(&emu).args(["service-account", "list"]),
+        0,
+        "",
+    );
+}
+
+#[test]
+fn a_failure_with_json_output_is_one_json_error_document() {
+    let emu = Emulator::start(&[]);
+    let (code, out, err) =
+        output(admin(&emu).args(["--output", "json", "api", "GET", "auth/service-accounts"]));
+    assert_eq!(code, Some(2), "{err}");
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "usage", "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("must start with `/`")),
+        "{doc}"
+    );
+    assert!(
+        err.contains("error: "),
+        "the human message stays on stderr: {err}"
+    );
+
+    // A 404 from Dfns: kind http, with the hint field present (null when there is none).
+    let (code, out, _) = output(admin(&emu).args([
+        "--output",
+        "json",
+        "service-account",
+        "get",
+        "us-does-not-exist",
+    ]));
+    assert_eq!(code, Some(1));
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "http", "{doc}");
+    assert!(doc["error"].get("hint").is_some(), "{doc}");
+
+    // A command line clap refuses is a JSON document too.
+    let (code, out, _) = output(bare().args(["--output", "json", "key", "list", "--bogus"]));
+    assert_eq!(code, Some(2));
+    assert_eq!(json(&out)["error"]["kind"], "usage");
+
+    // A missing module: kind and hint name what to fix.
+    let (code, out, _) = output(bare().args(["--output", "json", "token", "list"]));
+    assert_eq!(code, Some(2));
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "config", "{doc}");
+    assert!(
+        doc["error"]["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("--module")),
+        "{doc}"
+    );
+}
+
+#[test]
+fn doctor_prints_its_checks_as_json_when_one_fails() {
+    let (code, out, err) = output(
+        bare()
+            .env("DFNS_HSM_MODULE", "/nonexistent/libpkcs11.so")
+            .env("DFNS_HSM_TOKEN", "t")
+            .args(["--output", "json", "doctor"]),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let doc = json(&out);
+    assert_eq!(doc["ok"], false, "{doc}");
+    let checks = doc["checks"].as_array().expect("checks");
+    let module = checks
+        .iter()
+        .find(|c| c["name"] == "module")
+        .expect("a module check");
+    assert_eq!(module["status"], "fail", "{doc}");
+    assert!(checks.iter().any(|c| c["name"] == "clock"), "{doc}");
+    assert_eq!(doc["error"]["kind"], "checksFailed", "{doc}");
+    assert!(err.contains("[FAIL] module"), "{err}");
+}
+
+#[test]
+fn key_list_json_is_camel_case_with_each_keys_uri() {
+    let _serial = serial();
+    let t = token();
+    let label = testkit::unique_label("camel");
+    let (ok, _, err) = testkit::run(t.cli().args(["key", "generate", "--label", &label]));
+    assert!(ok, "{err}");
+    let (code, out, err) = output(t.cli().args(["--output", "json", "key", "list"]));
+    assert_eq!(code, Some(0), "{err}");
+    let doc = json(&out);
+    let key = doc["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["label"] == label.as_str())
+        .expect("our key")
+        .clone();
+    assert!(key["publicKeyPem"].is_string(), "{key}");
+    assert_eq!(key["attributes"]["neverExtractable"], true, "{key}");
+    assert!(key.get("public_key_pem").is_none(), "{key}");
+    let uri = key["uri"].as_str().expect("uri");
+    assert!(uri.starts_with("pkcs11:") && uri.contains(&label), "{uri}");
+    // The URI is usable as it is.
+    let (code, _, err) = output(t.cli().args(["key", "public-key", "--key", uri]));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = output(t.cli().args(["--output", "json", "token", "list"]));
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\"slotId\""), "{out}");
+}
+
+/// A fresh SPKI PEM for an account the test creates.
+fn public_key_pem() -> String {
+    use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    secret
+        .public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem")
+}
+
+#[test]
+fn an_account_name_with_control_characters_cannot_forge_a_row() {
+    let emu = Emulator::start(&[]);
+    let evil = "evil\n  us-forged-0000000000000000000  trusted-bot              active\u{1b}[2K";
+    let body = serde_json::json!({ "name": evil, "publicKey": public_key_pem() }).to_string();
+    let (code, _, err) =
+        output(admin(&emu).args(["api", "POST", "/auth/service-accounts", "--data", &body]));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = output(admin(&emu).args(["service-account", "list"]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "an ESC reached the terminal: {out:?}"
+    );
+    assert!(!out.contains("\n  us-forged"), "a forged row: {out}");
+    assert!(out.contains("evil\\n"), "the name is shown escaped: {out}");
+    assert_eq!(
+        out.lines().count(),
+        2,
+        "one header and one row for one account: {out}"
+    );
+
+    // Logs written to a file carry no escape sequence either, in text or in JSON.
+    for format in ["text", "json"] {
+        let (code, _, log) = output(admin(&emu).env("DFNS_HSM_LOG", "debug").args([
+            "--log-format",
+            format,
+            "service-account",
+            "list",
+        ]));
+        assert_eq!(code, Some(0), "{log}");
+        assert!(!log.is_empty(), "debug logging produced nothing");
+        assert!(!log.contains('\u{1b}'), "ESC in the {format} log: {log:?}");
+        if format == "json" {
+            for line in log.lines() {
+                json(line);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_encoded_dot_segment_is_refused_before_anything_is_signed() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let audit = dir.path().join("audit.jsonl");
+    let (code, _, err) = output(admin(&emu).arg("--audit-log").arg(&audit).args([
+        "api",
+        "PUT",
+        "/x/%2e%2e/auth/service-accounts/us-1",
+        "--data",
+        "{}",
+    ]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("percent-encoded"), "{err}");
+    let signed = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(signed.is_empty(), "a signature was made: {signed}");
+}

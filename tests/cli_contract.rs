@@ -328,3 +328,113 @@ fn an_encoded_dot_segment_is_refused_before_anything_is_signed() {
     let signed = std::fs::read_to_string(&audit).unwrap_or_default();
     assert!(signed.is_empty(), "a signature was made: {signed}");
 }
+
+#[test]
+fn three_kinds_of_401_get_three_hints() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+
+    // The signature does not verify: a key that is not the credential's.
+    let other_key = dir.path().join("other.key.pem");
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let pem = p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(&secret, p256::pkcs8::LineEnding::LF)
+        .expect("pem");
+    std::fs::write(&other_key, pem.as_bytes()).expect("write key");
+    std::fs::set_permissions(&other_key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let body =
+        serde_json::json!({ "name": "sig-probe", "publicKey": public_key_pem() }).to_string();
+    let (code, _, err) = output(
+        admin(&emu)
+            .env("DFNS_SIGNING_KEY", format!("file:{}", other_key.display()))
+            .args([
+                "--max-attempts",
+                "1",
+                "api",
+                "POST",
+                "/auth/service-accounts",
+                "--data",
+                &body,
+            ]),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("HTTP 401"), "{err}");
+    assert!(
+        err.contains("does not verify with the credential's public key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: check that --cred-id and --signing-key belong together"),
+        "{err}"
+    );
+
+    // A deactivated account's own token.
+    let pem_path = dir.path().join("sa.pem");
+    std::fs::write(&pem_path, public_key_pem()).expect("pem");
+    let token_out = dir.path().join("sa.token");
+    let (code, out, err) = output(
+        admin(&emu)
+            .args([
+                "--output",
+                "json",
+                "service-account",
+                "create",
+                "--name",
+                "soon-off",
+                "--public-key-file",
+            ])
+            .arg(&pem_path)
+            .arg("--token-out")
+            .arg(&token_out),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let id = json(&out)["serviceAccountId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (code, _, err) = output(admin(&emu).args(["service-account", "deactivate", &id]));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = output(
+        admin(&emu)
+            .env("DFNS_AUTH_TOKEN_FILE", &token_out)
+            .args(["service-account", "list"]),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the identity is deactivated"), "{err}");
+    assert!(
+        err.contains("hint: an admin can activate it again"),
+        "{err}"
+    );
+
+    // A token that is not one.
+    let (code, _, err) = output(
+        admin(&emu)
+            .env_remove("DFNS_AUTH_TOKEN_FILE")
+            .env(
+                "DFNS_AUTH_TOKEN",
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+            )
+            .args(["service-account", "list"]),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("another region"), "{err}");
+    assert!(err.contains("hint: check --auth-token-file"), "{err}");
+}
+
+#[test]
+fn a_refused_connection_names_host_port_and_cause() {
+    // Bind and drop a listener: its port on loopback is then (almost certainly) closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let (code, _, err) = output(
+        bare()
+            .env("DFNS_AUTH_TOKEN", "unused-token")
+            .args(["service-account", "list", "--max-attempts", "1"])
+            .arg("--api-url")
+            .arg(format!("http://127.0.0.1:{port}")),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+}

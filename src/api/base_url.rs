@@ -91,6 +91,14 @@ impl ApiUrl {
         self.url.host_str().unwrap_or_default().to_owned()
     }
 
+    /// `host:port`, the port made explicit (443 for https, 80 for http when not given).
+    pub fn authority(&self) -> String {
+        match self.url.port_or_known_default() {
+            Some(port) => format!("{}:{port}", self.host()),
+            None => self.host(),
+        }
+    }
+
     /// Append a request path (which starts with `/` and may carry a query) to this base.
     pub(crate) fn join(&self, path_and_query: &str) -> Result<Url, ApiUrlError> {
         let full = format!("{}{}", self.as_str(), path_and_query);

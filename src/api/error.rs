@@ -50,13 +50,16 @@ pub enum ApiError {
         after: Duration,
     },
     /// No connection could be made, or it broke (DNS, refused, TLS, reset).
-    #[error("{method} {target}: cannot reach the Dfns API at {host}: {source}")]
+    #[error(
+        "{method} {target}: cannot reach the Dfns API at {host}: {}",
+        causes(source)
+    )]
     Transport {
         /// The request's method.
         method: Method,
         /// The request's path and query.
         target: String,
-        /// The API host.
+        /// The API's `host:port`.
         host: String,
         /// The underlying error.
         source: reqwest::Error,
@@ -207,6 +210,22 @@ impl ApiError {
             _ => None,
         }
     }
+}
+
+/// An error and its causes, outermost first: reqwest's own message ("error sending request")
+/// says nothing of why; the innermost cause ("Connection refused") does.
+fn causes(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// Which limit a request that timed out hit.

@@ -54,10 +54,21 @@ impl HttpError {
                 "Dfns rejected the request as invalid: check the body and parameters against \
                     the API reference"
             }
-            401 => {
-                "the auth token is missing, invalid or expired, or belongs to another region \
-                    (api.dfns.io vs api.uae.dfns.io)"
-            }
+            401 => match self.auth_failure() {
+                Some(AuthFailure::BadSignature) => {
+                    "the user-action signature does not verify with the credential's public key: \
+                        the signing key is not the key registered under that credential id"
+                }
+                Some(AuthFailure::Deactivated) => {
+                    "the identity is deactivated: its token and credential stay refused until it \
+                        is activated again"
+                }
+                Some(AuthFailure::TokenExpired) => "the auth token has expired",
+                _ => {
+                    "the auth token is missing, invalid or expired, or belongs to another region \
+                        (api.dfns.io vs api.uae.dfns.io)"
+                }
+            },
             402 => "this feature is not included in the organization's Dfns plan",
             403 => {
                 "the identity lacks a permission for this operation, or its user-action \
@@ -76,6 +87,42 @@ impl HttpError {
             }
             _ => "unexpected status from the Dfns API",
         }
+    }
+}
+
+/// Why Dfns refused to authenticate a request (HTTP 401), as far as its answer tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// The user-action signature did not verify with the credential's key.
+    BadSignature,
+    /// The user or service account is deactivated.
+    Deactivated,
+    /// The bearer token has expired.
+    TokenExpired,
+    /// The bearer token is missing, malformed, revoked or from elsewhere.
+    TokenInvalid,
+}
+
+impl HttpError {
+    /// For a 401, which cause Dfns's answer names. Dfns documents no error codes for them, so
+    /// this reads where the 401 came from and its message: a 401 from `POST /auth/action`
+    /// that speaks of the signature or credential is about the user-action signature; anywhere
+    /// else a signature is the token's own (a JWT), so it is about the token.
+    pub fn auth_failure(&self) -> Option<AuthFailure> {
+        if self.status != 401 {
+            return None;
+        }
+        let m = self.message.to_ascii_lowercase();
+        let signing_step = self.target.split('?').next() == Some("/auth/action");
+        Some(if m.contains("deactivated") || m.contains("inactive") {
+            AuthFailure::Deactivated
+        } else if signing_step && (m.contains("signature") || m.contains("credential")) {
+            AuthFailure::BadSignature
+        } else if m.contains("expired") {
+            AuthFailure::TokenExpired
+        } else {
+            AuthFailure::TokenInvalid
+        })
     }
 }
 

@@ -71,7 +71,7 @@ pub use body::RequestBody;
 pub use client::{ClientBuilder, DfnsClient, USER_AGENT};
 pub use endpoints::UserActionRule;
 pub use error::{ApiError, GiveUpReason, Phase, RawBody};
-pub use http_error::{parse_error_body, HttpError};
+pub use http_error::{parse_error_body, AuthFailure, HttpError};
 pub use jwt::{AppMetadata, TokenClaims};
 pub use outcome::{ApiResponse, Outcome};
 pub use reqwest::Method;

@@ -292,7 +292,7 @@ impl Transport {
         ApiError::Transport {
             method: method.clone(),
             target: target.to_string(),
-            host: self.base.host(),
+            host: self.base.authority(),
             source: e.without_url(),
         }
     }

@@ -2,7 +2,9 @@
 //! state facts only; this is where they meet the command line.
 
 use super::error::CliError;
-use crate::api::{ApiError, AuthTokenError, ENV_AUTH_TOKEN, ENV_AUTH_TOKEN_FILE};
+use crate::api::{
+    ApiError, AuthFailure, AuthTokenError, HttpError, ENV_AUTH_TOKEN, ENV_AUTH_TOKEN_FILE,
+};
 use crate::config::ConfigError;
 use crate::hsm::Error as HsmError;
 use crate::signer::SignerError;
@@ -25,7 +27,7 @@ pub(super) fn for_error(err: &CliError) -> Option<String> {
 /// The flags that fix an API error, looking through the errors that wrap another.
 pub(crate) fn api_hint(err: &ApiError) -> Option<String> {
     let hint = match err {
-        ApiError::Http(e) => http_hint(e.status)?,
+        ApiError::Http(e) => http_hint(e)?,
         ApiError::Transport { .. } => "check --api-url and the network",
         ApiError::NoSigner { .. } => {
             "pass --cred-id and --signing-key (DFNS_CRED_ID, DFNS_SIGNING_KEY)"
@@ -46,10 +48,21 @@ pub(crate) fn api_hint(err: &ApiError) -> Option<String> {
 }
 
 /// The flags behind an HTTP status, for the statuses a setting can cause.
-fn http_hint(status: u16) -> Option<&'static str> {
-    match status {
+fn http_hint(e: &HttpError) -> Option<&'static str> {
+    match e.status {
         300..=399 => Some("check --api-url"),
-        401 => Some("check --auth-token-file / DFNS_AUTH_TOKEN and --api-url"),
+        401 => Some(match e.auth_failure() {
+            Some(AuthFailure::BadSignature) => {
+                "check that --cred-id and --signing-key belong together (`dfns-hsm doctor` checks the key); the credential id is the one Dfns returned for this key"
+            }
+            Some(AuthFailure::Deactivated) => {
+                "an admin can activate it again with `dfns-hsm service-account activate <id>`"
+            }
+            Some(AuthFailure::TokenExpired) => {
+                "a service account's token cannot be renewed: create a new account (enroll again) and switch to its token"
+            }
+            _ => "check --auth-token-file / DFNS_AUTH_TOKEN and --api-url",
+        }),
         403 => Some(
             "check the identity's permissions, and that --cred-id and --signing-key belong to \
              the identity whose token is used",

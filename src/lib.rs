@@ -39,5 +39,6 @@ pub mod cli;
 #[cfg(feature = "cli")]
 pub mod config;
 pub mod hsm;
+mod private_file;
 pub mod signer;
 pub mod workflow;

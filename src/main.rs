@@ -4,6 +4,7 @@ use clap::Parser as _;
 use dfns_hsm::cli::{self, Cli, LogFormat, OutputFormat, EXIT_FAILURE};
 
 fn main() {
+    cli::disable_core_dumps();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

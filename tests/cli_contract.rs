@@ -438,3 +438,161 @@ fn a_refused_connection_names_host_port_and_cause() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(err.contains("Connection refused"), "{err}");
 }
+
+#[test]
+fn a_process_holding_secrets_dumps_no_core() {
+    let _serial = serial();
+    let t = token();
+    let bin = testkit::artifact::binary("dfns-hsm");
+    // A unique argument finds our process; the PIN prompt keeps it alive while we look.
+    let marker = testkit::unique_label("no-core");
+    let mut env_cmd = t.cli();
+    env_cmd.env("DFNS_HSM_PIN_SOURCE", "prompt");
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} key public-key --key {marker}", bin.display()),
+            "/dev/null",
+        ])
+        .envs(env_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("util-linux script");
+    let mut limits = None;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let found = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .find(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains(&marker) && !c.contains("-qec")
+                })
+            });
+        if let Some(p) = found {
+            limits = std::fs::read_to_string(p.path().join("limits")).ok();
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let limits = limits.expect("the CLI process was seen");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core limit line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn files_holding_secrets_are_private_and_never_reached_through_a_link() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let count = || {
+        let (code, out, err) =
+            output(admin(&emu).args(["--output", "json", "service-account", "list"]));
+        assert_eq!(code, Some(0), "{err}");
+        json(&out)["items"].as_array().expect("items").len()
+    };
+    let before = count();
+
+    // A dangling symlink as --token-out: refused before the account exists.
+    let pem = dir.path().join("sa.pem");
+    std::fs::write(&pem, public_key_pem()).expect("pem");
+    let link = dir.path().join("sa.token");
+    std::os::unix::fs::symlink(dir.path().join("nowhere/else"), &link).expect("symlink");
+    let (code, _, err) = output(
+        admin(&emu)
+            .args([
+                "service-account",
+                "create",
+                "--name",
+                "via-link",
+                "--public-key-file",
+            ])
+            .arg(&pem)
+            .arg("--token-out")
+            .arg(&link),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(count(), before, "an account was created");
+
+    // A software key others can read is refused, so is one reached through a link.
+    let shared_key = dir.path().join("shared.key.pem");
+    std::fs::copy(emu.admin_key_path(), &shared_key).expect("copy key");
+    chmod(&shared_key, 0o666);
+    let (code, _, err) = output(
+        admin(&emu)
+            .env("DFNS_SIGNING_KEY", format!("file:{}", shared_key.display()))
+            .args(["service-account", "update", "us-x", "--name", "n"]),
+    );
+    assert_ne!(code, Some(0));
+    assert!(err.contains("accessible by group or others"), "{err}");
+    let key_link = dir.path().join("key-link.pem");
+    std::os::unix::fs::symlink(emu.admin_key_path(), &key_link).expect("symlink");
+    let (code, _, err) = output(
+        admin(&emu)
+            .env("DFNS_SIGNING_KEY", format!("file:{}", key_link.display()))
+            .args(["service-account", "update", "us-x", "--name", "n"]),
+    );
+    assert_ne!(code, Some(0));
+    assert!(err.contains("symbolic link"), "{err}");
+
+    // The audit log: created 0600; refused when others can write it or when it is a link.
+    let audit = dir.path().join("audit.jsonl");
+    let key = format!("file:{}", emu.admin_key_path().display());
+    let sign = |log: &std::path::Path| {
+        output(
+            bare()
+                .args(["key", "sign-challenge", "--key", &key, "--cred-id", "c-1"])
+                .args(["--challenge", "Y2hhbGxlbmdl", "--audit-log"])
+                .arg(log),
+        )
+    };
+    let (code, _, err) = sign(&audit);
+    assert_eq!(code, Some(0), "{err}");
+    let mode = std::fs::metadata(&audit)
+        .expect("audit")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    chmod(&audit, 0o666);
+    let (code, _, err) = sign(&audit);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("accessible by group or others"), "{err}");
+    let audit_link = dir.path().join("audit-link.jsonl");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere.jsonl"), &audit_link).expect("symlink");
+    let (code, _, err) = sign(&audit_link);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!dir.path().join("elsewhere.jsonl").exists());
+}
+
+#[test]
+fn a_pin_file_is_never_read_through_a_link() {
+    let _serial = serial();
+    let t = token();
+    let dir = tempfile::tempdir().expect("tmp");
+    let link = dir.path().join("pin-link");
+    std::os::unix::fs::symlink(&t.pin_file, &link).expect("symlink");
+    let (code, _, err) = output(
+        t.cli()
+            .env("DFNS_HSM_PIN_SOURCE", format!("file:{}", link.display()))
+            .args(["key", "list"]),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    // The file it points to is fine when named directly.
+    let (code, _, err) = output(t.cli().args(["key", "list"]));
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -5,7 +5,6 @@
 //! key file with loose permissions.
 
 use std::fmt;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -76,21 +75,18 @@ impl AuthToken {
             path: path.to_owned(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let meta = file.metadata().map_err(read_err)?;
-        check_permissions(path, &meta)?;
-        if meta.len() > MAX_TOKEN_FILE_BYTES {
-            return Err(AuthTokenError::Invalid {
+        use crate::private_file::{read_secret, Refusal};
+        let text = read_secret(path, MAX_TOKEN_FILE_BYTES).map_err(|e| match e {
+            Refusal::Io(source) => read_err(source),
+            Refusal::Exposed { mode, .. } => AuthTokenError::InsecureFile {
+                path: path.to_owned(),
+                mode,
+            },
+            other => AuthTokenError::Invalid {
                 origin: format!("file {}", path.display()),
-                reason: format!(
-                    "is larger than {MAX_TOKEN_FILE_BYTES} bytes; is it the right file?"
-                ),
-            });
-        }
-        let mut text = Zeroizing::new(String::new());
-        file.take(MAX_TOKEN_FILE_BYTES)
-            .read_to_string(&mut text)
-            .map_err(read_err)?;
+                reason: other.to_string(),
+            },
+        })?;
         Self::with_origin(text, &format!("file {}", path.display()))
     }
 
@@ -150,24 +146,6 @@ impl AuthToken {
             secret: SecretString::from(token),
         })
     }
-}
-
-#[cfg(unix)]
-fn check_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<(), AuthTokenError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(AuthTokenError::InsecureFile {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_permissions(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), AuthTokenError> {
-    Ok(())
 }
 
 impl fmt::Debug for AuthToken {

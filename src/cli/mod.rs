@@ -6,6 +6,7 @@ mod context;
 mod doctor;
 mod error;
 mod failure;
+mod hardening;
 mod hint;
 mod key;
 mod output;
@@ -17,6 +18,7 @@ pub use args::{ApiArgs, CallArgs, HsmArgs, ReadArgs, RetryArgs, SigningArgs};
 pub use context::{Context, GlobalArgs, LogFormat, Settings};
 pub use error::{CliError, EXIT_CHECK, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE};
 pub use failure::{print_error, print_parse_error, wants_json};
+pub use hardening::disable_core_dumps;
 pub use output::{OutputFormat, Report};
 
 #[cfg(test)]

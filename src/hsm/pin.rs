@@ -15,6 +15,9 @@ use super::error::{Error, Result};
 /// The env var read when no PIN source is configured.
 pub const DEFAULT_PIN_ENV: &str = "DFNS_HSM_PIN";
 
+/// A PIN file larger than this is not a PIN file.
+const MAX_PIN_FILE_BYTES: u64 = 4096;
+
 /// A PIN source.
 #[derive(Clone, PartialEq, Eq)]
 pub enum PinSource {
@@ -82,10 +85,8 @@ impl PinSource {
                 ))
             })?),
             PinSource::File(path) => {
-                check_private_file(path)?;
-                let mut text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    Error::PinSource(format!("cannot read PIN file {}: {e}", path.display()))
-                })?);
+                let mut text = crate::private_file::read_secret(path, MAX_PIN_FILE_BYTES)
+                    .map_err(|e| Error::PinSource(format!("PIN file {}: {e}", path.display())))?;
                 let trimmed_len = text.trim_end_matches(['\n', '\r']).len();
                 text.truncate(trimmed_len);
                 text
@@ -97,25 +98,6 @@ impl PinSource {
         }
         Ok(AuthPin::from(pin.as_str()))
     }
-}
-
-/// Refuse a secret file that group or others can read, as ssh does for private keys.
-pub fn check_private_file(path: &std::path::Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| Error::PinSource(format!("cannot read {}: {e}", path.display())))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::PinSource(format!(
-                "{} is accessible by group or others (mode {mode:03o}); run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Ask the terminal for the PIN, without echo.

@@ -4,7 +4,7 @@
 //! ended and how long it took. The challenge identifier is a bearer-like JWT, so only its
 //! SHA-256 is written. The file is created 0600 and only ever appended to.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -112,14 +112,11 @@ pub struct AuditLog {
 impl AuditLog {
     /// Open (creating with mode 0600) the audit file for appending.
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let file = options.open(path)?;
+        // Created 0600; refused if it is a link or others could rewrite the trail.
+        let file = crate::private_file::open_private_append(path).map_err(|e| match e {
+            crate::private_file::Refusal::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             file: Mutex::new(file),

@@ -8,13 +8,15 @@ use std::path::Path;
 use async_trait::async_trait;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use super::{
     assertion, check_allowed, client_data_bytes, FirstFactor, PublicKey, Signer, SignerError,
     UserActionChallenge,
 };
 use crate::hsm::Algorithm;
+
+/// A PEM private key is a few hundred bytes; anything this large is not one.
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
 enum Key {
     P256(p256::ecdsa::SigningKey),
@@ -50,9 +52,9 @@ impl SoftwareSigner {
             path: path.display().to_string(),
             reason,
         };
-        let pem = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?,
-        );
+        // A private key: owner-only, never through a symlink, like ssh's identity files.
+        let pem = crate::private_file::read_secret(path, MAX_KEY_FILE_BYTES)
+            .map_err(|e| err(e.to_string()))?;
         Self::from_pem(&pem, cred_id, &format!("file:{}", path.display()))
     }
 

@@ -14,7 +14,7 @@ use crate::api::AuthToken;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenFileError {
     /// A token file is never overwritten.
-    #[error("the token file {} already exists; refusing to overwrite a token (move it away or choose another path)", path.display())]
+    #[error("the token file {} already exists (or is a symbolic link); refusing to overwrite a token or write through a link", path.display())]
     Exists {
         /// The destination.
         path: PathBuf,
@@ -38,7 +38,9 @@ pub struct TokenFile {
 impl TokenFile {
     /// Check that `path` does not exist and that its directory accepts a private file.
     pub fn prepare(path: &Path) -> Result<Self, TokenFileError> {
-        if path.exists() {
+        // lstat: a symlink at the destination, even a dangling one, is something that exists
+        // (a write would follow it, or fail after the account exists and lose the token).
+        if std::fs::symlink_metadata(path).is_ok() {
             return Err(TokenFileError::Exists {
                 path: path.to_path_buf(),
             });

@@ -32,7 +32,8 @@ const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 #[derive(Clone)]
 pub(crate) struct RawResponse {
     pub status: u16,
-    pub body: Vec<u8>,
+    /// Wiped when dropped: a create's answer holds the new account's token.
+    pub body: zeroize::Zeroizing<Vec<u8>>,
     pub request_id: Option<String>,
     /// `Retry-After`, as a wait from the moment the response arrived.
     pub retry_after: Option<Duration>,
@@ -184,7 +185,7 @@ impl Transport {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let mut bytes = Vec::new();
+        let mut bytes = zeroize::Zeroizing::new(Vec::new());
         while let Some(chunk) = resp
             .chunk()
             .await

@@ -80,6 +80,12 @@ fn hsm(e: &HsmError) -> Option<String> {
         }
         HsmError::PinPrompt(_) => "with no terminal use --pin-source env:VAR or file:PATH",
         HsmError::KeyNotFound { .. } => "list keys with `dfns-hsm key list`",
+        HsmError::UnsafeKey { .. } => {
+            "generate a key with `dfns-hsm key generate` (sensitive, never extractable, sign-only), or pass --allow-unsafe-key to use this one anyway"
+        }
+        HsmError::UntrustedPublicKey(_) => {
+            "list the token's objects with `pkcs11-tool --list-objects --login` and delete the public keys that are not this key's"
+        }
         _ => return None,
     };
     Some(hint.to_owned())
@@ -91,6 +97,9 @@ fn signer(e: &SignerError) -> Option<String> {
             Some("check --cred-id / DFNS_CRED_ID matches the identity whose token you use".into())
         }
         SignerError::Hsm(e) => hsm(e),
+        SignerError::PairMismatch { .. } => Some(
+            "list the token's objects with `pkcs11-tool --list-objects --login`: the public key with this key's id was not made with it".into(),
+        ),
         _ => None,
     }
 }
@@ -98,7 +107,10 @@ fn signer(e: &SignerError) -> Option<String> {
 fn config(e: &ConfigError) -> Option<String> {
     let hint = match e {
         ConfigError::NoModule => {
-            "use --module PATH, DFNS_HSM_MODULE, [hsm] module in --config, or module-path in a pkcs11: URI"
+            "use --module PATH, DFNS_HSM_MODULE or [hsm] module in --config"
+        }
+        ConfigError::UriModulePath { .. } => {
+            "set the library you trust with --module, DFNS_HSM_MODULE or [hsm] module in --config; a module-path in a pkcs11: URI must name that same library (or drop it)"
         }
         ConfigError::NoToken => {
             "use --token LABEL, DFNS_HSM_TOKEN, [hsm] token/serial in --config, or token=/serial= in a pkcs11: URI (never a slot index)"

@@ -200,6 +200,28 @@ mod tests {
             "{hint}"
         );
 
+        let unsafe_key = HsmError::UnsafeKey {
+            key: "\"k\"".into(),
+            reasons: "CKA_EXTRACTABLE".into(),
+        };
+        let hint = CliError::from(unsafe_key).hint().expect("a hint");
+        assert!(hint.contains("--allow-unsafe-key"), "{hint}");
+        let in_enroll = WorkflowError::Hsm(HsmError::UnsafeKey {
+            key: "\"k\"".into(),
+            reasons: "CKA_DERIVE".into(),
+        });
+        let hint = CliError::from(in_enroll).hint().expect("a hint");
+        assert!(hint.contains("--allow-unsafe-key"), "{hint}");
+        let module = ConfigError::UriModulePath {
+            named: "/other.so".into(),
+            configured: None,
+        };
+        let hint = CliError::from(module).hint().expect("a hint");
+        assert!(
+            hint.contains("--module") && hint.contains("DFNS_HSM_MODULE"),
+            "{hint}"
+        );
+
         let not_found = HttpError::from_body(404, Method::GET, "/x".into(), b"");
         assert_eq!(CliError::from(ApiError::from(not_found)).hint(), None);
         assert_eq!(CliError::Usage("x".into()).hint(), None);

@@ -530,3 +530,61 @@ fn read_public(
         "no public-key object with the same CKA_ID, and the private key does not expose its public part".into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn safe() -> KeyAttributes {
+        KeyAttributes {
+            sensitive: Some(true),
+            always_sensitive: Some(true),
+            extractable: Some(false),
+            never_extractable: Some(true),
+            sign: Some(true),
+            decrypt: Some(false),
+            derive: Some(false),
+            unwrap: None,
+        }
+    }
+
+    #[test]
+    fn every_capability_beyond_signing_is_unsafe() {
+        assert!(
+            safe().unsafe_reasons().is_empty(),
+            "{:?}",
+            safe().unsafe_reasons()
+        );
+        let cases: [(fn(&mut KeyAttributes), &str); 7] = [
+            (|a| a.decrypt = Some(true), "CKA_DECRYPT"),
+            (|a| a.unwrap = Some(true), "CKA_UNWRAP"),
+            (|a| a.derive = Some(true), "CKA_DERIVE"),
+            (|a| a.extractable = Some(true), "CKA_EXTRACTABLE"),
+            (
+                |a| a.never_extractable = Some(false),
+                "CKA_NEVER_EXTRACTABLE",
+            ),
+            (|a| a.always_sensitive = Some(false), "CKA_ALWAYS_SENSITIVE"),
+            (|a| a.sensitive = None, "CKA_SENSITIVE"),
+        ];
+        for (widen, named) in cases {
+            let mut a = safe();
+            widen(&mut a);
+            let reasons = a.unsafe_reasons();
+            assert_eq!(reasons.len(), 1, "{named}: {reasons:?}");
+            assert!(reasons[0].contains(named), "{named}: {reasons:?}");
+        }
+    }
+
+    #[test]
+    fn selectors_match_exactly() {
+        let both = KeySelector::LabelAndId("k".into(), vec![1, 2]);
+        assert!(both.matches(b"k", &[1, 2]));
+        assert!(!both.matches(b"k", &[1, 3]));
+        assert!(!both.matches(b"k2", &[1, 2]));
+        assert!(KeySelector::Label("k".into()).matches(b"k", &[9]));
+        assert!(!KeySelector::Label("k".into()).matches(b"kk", &[9]));
+        assert!(KeySelector::Id(vec![7]).matches(b"any", &[7]));
+        assert!(!KeySelector::Id(vec![7]).matches(b"any", &[7, 0]));
+    }
+}

@@ -548,6 +548,8 @@ mod tests {
         }
     }
 
+    type Widen = fn(&mut KeyAttributes);
+
     #[test]
     fn every_capability_beyond_signing_is_unsafe() {
         assert!(
@@ -555,7 +557,7 @@ mod tests {
             "{:?}",
             safe().unsafe_reasons()
         );
-        let cases: [(fn(&mut KeyAttributes), &str); 7] = [
+        let cases: [(Widen, &str); 7] = [
             (|a| a.decrypt = Some(true), "CKA_DECRYPT"),
             (|a| a.unwrap = Some(true), "CKA_UNWRAP"),
             (|a| a.derive = Some(true), "CKA_DERIVE"),

@@ -64,7 +64,7 @@ impl HsmSigner {
     /// public-key objects. (Every signature the signer returns is checked the same way, so
     /// signing needs no separate proof.) Blocking: call from a blocking context.
     pub fn prove_pair(&self) -> Result<(), SignerError> {
-        let mut challenge = b"dfns-hsm key-pair proof ".to_vec();
+        let mut challenge = b"key pair proof: ".to_vec();
         challenge.extend_from_slice(&rand::random::<[u8; 32]>());
         let signature = self.inner.key.sign(&challenge)?;
         self.inner

@@ -751,3 +751,56 @@ fn an_unsafe_signing_key_signs_nothing_without_the_override() {
     assert!(ok, "the override: {err}");
     assert_eq!(admin.count(), before + 1);
 }
+
+#[test]
+fn a_generated_key_the_token_widened_is_destroyed_and_refused() {
+    // A token that ignores the template (the fault-injecting module makes every generated
+    // private key extractable): the attributes are read back after generation.
+    let _serial = serial();
+    let admin = Admin::with_new_key();
+    let t = token();
+    let faulty = |c: &mut Command| {
+        c.env("DFNS_HSM_MODULE", testkit::artifact::faulty_module())
+            .env("FAULTY_PKCS11_MODULE", &t.module)
+            .env("FAULTY_KEYGEN_EXTRACTABLE", "1");
+    };
+    let label = unique_label("widened");
+    let mut generate = t.cli();
+    faulty(&mut generate);
+    let (ok, out, err) = run(generate.args(["key", "generate", "--label", &label]));
+    assert!(!ok, "a widened key was kept: {out}");
+    assert!(
+        err.contains(&label) && err.contains("CKA_EXTRACTABLE") && err.contains("destroyed"),
+        "{err}"
+    );
+    let (ok, out, _) = run(t.pkcs11_tool().args(["--list-objects", "--label", &label]));
+    assert!(ok);
+    assert!(
+        !out.contains(&label),
+        "the widened pair is still on the token: {out}"
+    );
+
+    let before = admin.count();
+    let label = unique_label("widened-enroll");
+    let mut enroll = admin.cli();
+    faulty(&mut enroll);
+    let (ok, out, err) = run(enroll.args([
+        "service-account",
+        "enroll",
+        "--allow-unsafe-key",
+        "--name",
+        &label,
+        "--key-label",
+        &label,
+        "--print-token",
+    ]));
+    assert!(!ok, "enroll registered a widened key: {out}");
+    assert!(
+        err.contains("CKA_EXTRACTABLE") && err.contains("destroyed"),
+        "{err}"
+    );
+    assert_eq!(admin.count(), before);
+    let (ok, out, _) = run(t.pkcs11_tool().args(["--list-objects", "--label", &label]));
+    assert!(ok);
+    assert!(!out.contains(&label), "{out}");
+}

@@ -77,6 +77,9 @@ pub use outcome::{ApiResponse, Outcome};
 pub use reqwest::Method;
 pub use retry::{RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;
+/// The HTTP client with the API transport rules (no redirects, no proxy for loopback), for
+/// the CLI's `doctor` probe.
+pub(crate) use transport::http_client;
 pub use types::{
     AccessToken, CreateServiceAccount, PermissionAssignment, ServiceAccount, ServiceAccountList,
     UpdateServiceAccount, UserInfo,

@@ -3,7 +3,8 @@
 //! One `reqwest::Client` (one connection pool) per [`Transport`]. Every request carries
 //! `Authorization: Bearer` (marked sensitive so it never shows in logs) and the client's
 //! `User-Agent`; `Content-Type: application/json` only when there is a body. Redirects are not
-//! followed, so the token and a signed request never go anywhere but the configured API.
+//! followed, so the token and a signed request never go anywhere but the configured API, and
+//! loopback traffic (the emulator) never goes through a proxy ([`http_client`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -74,6 +75,31 @@ impl RawResponse {
     }
 }
 
+/// The HTTP client for `base`, with the transport rules every request to a Dfns API follows:
+/// no redirects, https only unless the host is loopback, and no proxy for a loopback host
+/// (proxy variables such as `HTTP_PROXY` are honoured for a remote API, where corporate
+/// networks need them, but a proxy must never see loopback traffic and its bearer token).
+pub(crate) fn http_client(
+    base: &ApiUrl,
+    user_agent: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let mut builder = reqwest::Client::builder()
+        .user_agent(user_agent)
+        .default_headers(headers)
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(base.is_https());
+    if base.is_loopback() {
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|e| ApiError::Config(e.to_string()))
+}
+
 /// Sends requests to one Dfns API with one token.
 #[derive(Clone)]
 pub(crate) struct Transport {
@@ -94,17 +120,7 @@ impl Transport {
         request_timeout: Duration,
         counters: Arc<Counters>,
     ) -> Result<Self, ApiError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .default_headers(headers)
-            .connect_timeout(connect_timeout)
-            .timeout(request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(base.is_https())
-            .build()
-            .map_err(|e| ApiError::Config(e.to_string()))?;
+        let http = http_client(&base, user_agent, connect_timeout, request_timeout)?;
         Ok(Self {
             http,
             base,

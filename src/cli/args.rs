@@ -76,6 +76,11 @@ pub struct SigningArgs {
     /// [env: DFNS_HSM_AUDIT_LOG]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Use an HSM key as a Dfns credential (the signing key, or the key `enroll` and
+    /// `create --key` register) although it is extractable, was ever extractable or not
+    /// sensitive, or can decrypt, unwrap or derive (refused without this flag)
+    #[arg(long)]
+    pub allow_unsafe_key: bool,
 }
 
 /// How API calls are retried.

@@ -84,6 +84,7 @@ impl Context {
                 .retry
                 .over(&before.retry)
                 .resolve(&self.profile.retry)?,
+            allow_unsafe_key: args.signing.allow_unsafe_key || before.signing.allow_unsafe_key,
         })
     }
 }
@@ -97,6 +98,9 @@ pub struct Settings {
     pub dfns: DfnsSettings,
     /// Retries and timeout.
     pub retry: RetrySettings,
+    /// `--allow-unsafe-key`: an HSM key may act as a Dfns credential although its attributes
+    /// make it unsafe (a flag only: never from the environment or a profile).
+    pub allow_unsafe_key: bool,
 }
 
 impl Settings {
@@ -196,11 +200,36 @@ impl Settings {
     }
 
     /// A signer for `key` registered under `cred_id`: HSM-backed, or software for `file:`.
+    /// An unsafe HSM key is refused unless `--allow-unsafe-key` was given: this signer acts
+    /// as a Dfns credential.
     pub fn signer(&self, key: &KeyRef, cred_id: &str) -> Result<Arc<dyn Signer>, CliError> {
         match key {
             KeyRef::File(path) => Ok(Arc::new(SoftwareSigner::from_pem_file(path, cred_id)?)),
-            _ => Ok(Arc::new(HsmSigner::new(self.hsm_key(key)?, cred_id)?)),
+            _ => {
+                let key = self.hsm_key(key)?;
+                self.ensure_safe(&key)?;
+                Ok(Arc::new(HsmSigner::new(key, cred_id)?))
+            }
         }
+    }
+
+    /// Refuse an unsafe key unless `--allow-unsafe-key` was given.
+    pub fn ensure_safe(&self, key: &Key) -> Result<(), CliError> {
+        if self.allow_unsafe_key {
+            if let Err(e) = key.ensure_safe() {
+                tracing::warn!("{e}; used anyway (--allow-unsafe-key)");
+            }
+            return Ok(());
+        }
+        Ok(key.ensure_safe()?)
+    }
+
+    /// An HSM key whose public key is proven by a test signature: what may be exported or
+    /// registered at Dfns.
+    pub fn proven_hsm_key(&self, key: &KeyRef) -> Result<HsmSigner, CliError> {
+        let signer = HsmSigner::new(self.hsm_key(key)?, "")?;
+        signer.prove_pair()?;
+        Ok(signer)
     }
 
     /// A client that can sign user actions: the configured identity is required.

@@ -218,11 +218,20 @@ fn check_api(checks: &mut Checks, ctx: &Settings) {
     };
     let token = ctx.auth_token().ok();
     let target = format!("{}/auth/service-accounts", url.as_str());
+    // The client's own transport rules: no redirect followed, no proxy for a loopback API.
+    let client = match crate::api::http_client(
+        &url,
+        crate::api::USER_AGENT,
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(10),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            checks.push("api", Status::Fail, e.to_string());
+            return;
+        }
+    };
     let probe = async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .user_agent(crate::api::USER_AGENT)
-            .build()?;
         let mut request = client.get(&target);
         if let Some(t) = &token {
             request = request.bearer_auth(t.expose_secret());
@@ -257,6 +266,11 @@ fn check_api(checks: &mut Checks, ctx: &Settings) {
             format!("{} reachable but the token is refused (401): expired, revoked, or for another region", url.as_str()),
         ),
         (401, false) => checks.push("api", Status::Ok, format!("{} reachable (no token configured to check)", url.as_str())),
+        (other @ 300..=399, _) => checks.push(
+            "api",
+            Status::Fail,
+            format!("{} answered HTTP {other}, a redirect; redirects are never followed (the token would go elsewhere)", url.as_str()),
+        ),
         (other, _) => checks.push("api", Status::Warn, format!("{} answered HTTP {other}", url.as_str())),
     }
     let server_time = response
@@ -358,15 +372,14 @@ fn check_key(checks: &mut Checks, ctx: &Settings, token: &Arc<Token>, key_ref: &
             ),
         );
     }
-    let probe = b"dfns-hsm doctor probe";
-    let result =
-        HsmSigner::new(Arc::clone(&key), "doctor").and_then(|s| s.sign_bytes_blocking(probe));
-    // sign_bytes_blocking already verifies the signature against the key's public key.
+    // A random challenge signed on the token and verified against the public key it reports:
+    // the proof that the public key is this key's.
+    let result = HsmSigner::new(Arc::clone(&key), "doctor").and_then(|s| s.prove_pair());
     match result {
-        Ok(sig) => checks.push(
+        Ok(()) => checks.push(
             "signature",
             Status::Ok,
-            format!("test signature made and verified ({} bytes)", sig.len()),
+            "test signature made and verified against the key's public key",
         ),
         Err(e) => checks.push("signature", Status::Fail, e.to_string()),
     }

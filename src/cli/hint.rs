@@ -93,6 +93,12 @@ fn hsm(e: &HsmError) -> Option<String> {
         }
         HsmError::PinPrompt(_) => "with no terminal use --pin-source env:VAR or file:PATH",
         HsmError::KeyNotFound { .. } => "list keys with `dfns-hsm key list`",
+        HsmError::UnsafeKey { .. } => {
+            "generate a key with `dfns-hsm key generate` (sensitive, never extractable, sign-only), or pass --allow-unsafe-key to use this one anyway"
+        }
+        HsmError::UntrustedPublicKey(_) => {
+            "list the token's objects with `pkcs11-tool --list-objects --login` and delete the public keys that are not this key's"
+        }
         _ => return None,
     };
     Some(hint.to_owned())
@@ -104,6 +110,9 @@ fn signer(e: &SignerError) -> Option<String> {
             Some("check --cred-id / DFNS_CRED_ID matches the identity whose token you use".into())
         }
         SignerError::Hsm(e) => hsm(e),
+        SignerError::PairMismatch { .. } => Some(
+            "list the token's objects with `pkcs11-tool --list-objects --login`: the public key with this key's id was not made with it".into(),
+        ),
         _ => None,
     }
 }
@@ -111,7 +120,10 @@ fn signer(e: &SignerError) -> Option<String> {
 fn config(e: &ConfigError) -> Option<String> {
     let hint = match e {
         ConfigError::NoModule => {
-            "use --module PATH, DFNS_HSM_MODULE, [hsm] module in --config, or module-path in a pkcs11: URI"
+            "use --module PATH, DFNS_HSM_MODULE or [hsm] module in --config"
+        }
+        ConfigError::UriModulePath { .. } => {
+            "set the library you trust with --module, DFNS_HSM_MODULE or [hsm] module in --config; a module-path in a pkcs11: URI must name that same library (or drop it)"
         }
         ConfigError::NoToken => {
             "use --token LABEL, DFNS_HSM_TOKEN, [hsm] token/serial in --config, or token=/serial= in a pkcs11: URI (never a slot index)"
@@ -198,6 +210,28 @@ mod tests {
         let hint = CliError::from(in_flow).hint().expect("a hint");
         assert!(
             hint.contains("--auth-token-file") && hint.contains("--api-url"),
+            "{hint}"
+        );
+
+        let unsafe_key = HsmError::UnsafeKey {
+            key: "\"k\"".into(),
+            reasons: "CKA_EXTRACTABLE".into(),
+        };
+        let hint = CliError::from(unsafe_key).hint().expect("a hint");
+        assert!(hint.contains("--allow-unsafe-key"), "{hint}");
+        let in_enroll = WorkflowError::Hsm(HsmError::UnsafeKey {
+            key: "\"k\"".into(),
+            reasons: "CKA_DERIVE".into(),
+        });
+        let hint = CliError::from(in_enroll).hint().expect("a hint");
+        assert!(hint.contains("--allow-unsafe-key"), "{hint}");
+        let module = ConfigError::UriModulePath {
+            named: "/other.so".into(),
+            configured: None,
+        };
+        let hint = CliError::from(module).hint().expect("a hint");
+        assert!(
+            hint.contains("--module") && hint.contains("DFNS_HSM_MODULE"),
             "{hint}"
         );
 

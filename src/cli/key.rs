@@ -2,6 +2,7 @@
 
 use std::io::Read as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -13,7 +14,7 @@ use super::output::Report;
 use super::text::safe;
 use crate::config::KeyRef;
 use crate::hsm::{Algorithm, Key, Pkcs11Uri};
-use crate::signer::{sign_audited, UserActionChallenge};
+use crate::signer::{sign_audited, HsmSigner, Signer, UserActionChallenge};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -71,6 +72,10 @@ pub struct SignChallengeArgs {
     /// Append one JSON line per signature to FILE (created 0600) [env: DFNS_HSM_AUDIT_LOG]
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// Sign although the key is extractable, was ever extractable or not sensitive, or can
+    /// decrypt, unwrap or derive (refused without this flag)
+    #[arg(long)]
+    allow_unsafe_key: bool,
     /// The token holding the key.
     #[command(flatten)]
     hsm: HsmArgs,
@@ -90,9 +95,14 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
         } => {
             let settings = hsm_only(ctx, hsm)?;
             let token = settings.open_token(&settings.hsm)?;
-            let key = tokio::task::spawn_blocking(move || Key::generate(&token, &label, algorithm))
-                .await
-                .map_err(|e| CliError::Failed(e.to_string()))??;
+            let key = tokio::task::spawn_blocking(move || -> Result<Arc<Key>, CliError> {
+                let key = Arc::new(Key::generate(&token, &label, algorithm)?);
+                // The public key printed is proven by a signature, as everywhere.
+                HsmSigner::new(Arc::clone(&key), "")?.prove_pair()?;
+                Ok(key)
+            })
+            .await
+            .map_err(|e| CliError::Failed(e.to_string()))??;
             Ok(describe(&key, "generated"))
         }
         KeyCommand::List { hsm } => {
@@ -136,7 +146,12 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
         }
         KeyCommand::PublicKey { key, hsm } => {
             let key_ref: KeyRef = key.parse()?;
-            let signer = hsm_only(ctx, hsm)?.signer(&key_ref, "")?;
+            let settings = hsm_only(ctx, hsm)?;
+            // An HSM key's public key is printed only once a signature proves it.
+            let signer: Arc<dyn Signer> = match &key_ref {
+                KeyRef::File(_) => settings.signer(&key_ref, "")?,
+                _ => Arc::new(settings.proven_hsm_key(&key_ref)?),
+            };
             let pem = signer.public_key_pem().to_owned();
             Ok(Report::new(
                 json!({ "key": key, "algorithm": signer.algorithm(), "publicKeyPem": pem }),
@@ -162,6 +177,7 @@ async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report
             cred_id: args.cred_id.clone(),
             audit_log: args.audit_log.clone(),
             signing_key: None,
+            allow_unsafe_key: args.allow_unsafe_key,
         },
         ..CallArgs::default()
     })?;

@@ -12,8 +12,8 @@ use super::output::Report;
 use super::text::safe;
 use crate::api::{Outcome, ServiceAccount, UpdateServiceAccount};
 use crate::config::KeyRef;
-use crate::hsm::{Algorithm, Key};
-use crate::signer::PublicKey;
+use crate::hsm::Algorithm;
+use crate::signer::{HsmSigner, PublicKey, Signer as _};
 use crate::workflow::{
     self, create_account, AccountRequest, EnrollRequest, Enrolled, TokenFile, TokenStore,
 };
@@ -252,8 +252,16 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
     let token_file = args.account.token_file()?;
     let (public_key, key_uri) = match (&args.key, &args.public_key_file) {
         (Some(k), _) => {
-            let key = settings.hsm_key(&k.parse::<KeyRef>()?)?;
-            (pem_of(&key)?, Some(key.uri().to_string()))
+            let key_ref = k.parse::<KeyRef>()?;
+            // The key becomes the account's credential: safe, and its public key proven.
+            let key = settings.hsm_key(&key_ref)?;
+            settings.ensure_safe(&key)?;
+            let signer = HsmSigner::new(key, "")?;
+            signer.prove_pair()?;
+            (
+                signer.public_key_pem().to_owned(),
+                Some(signer.key_uri().to_owned()),
+            )
         }
         (None, Some(p)) => (read_public_key(p)?, None),
         (None, None) => return Err(CliError::Usage("give --key or --public-key-file".into())),
@@ -287,6 +295,7 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         account: args.account.request(),
         key_label: args.key_label.clone(),
         algorithm: args.algorithm,
+        allow_unsafe_key: settings.allow_unsafe_key,
     };
     let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
     let enrollment = match workflow::enroll(&admin, &token, &request, store).await? {
@@ -313,13 +322,6 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
     }
     let human = human_lines(&json);
     Ok(Report::new(json, human))
-}
-
-fn pem_of(key: &Key) -> Result<String, CliError> {
-    key.info()
-        .public_key_pem
-        .clone()
-        .ok_or_else(|| CliError::Failed(format!("the public key of {} cannot be read", key.uri())))
 }
 
 fn read_public_key(path: &std::path::Path) -> Result<String, CliError> {

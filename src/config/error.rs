@@ -45,6 +45,15 @@ pub enum ConfigError {
     /// No PKCS#11 module is configured.
     #[error("no PKCS#11 module given")]
     NoModule,
+    /// A `pkcs11:` URI names a module other than the configured one, or names one when none
+    /// is configured: only the operator's module is ever loaded.
+    #[error("{}", uri_module_path(named, configured.as_deref()))]
+    UriModulePath {
+        /// The URI's `module-path`.
+        named: PathBuf,
+        /// The configured module, if any.
+        configured: Option<PathBuf>,
+    },
     /// No token is selected.
     #[error("no token given (a token is chosen by label or serial, never by slot index)")]
     NoToken,
@@ -68,4 +77,20 @@ pub enum ConfigError {
     /// The API base URL cannot be used.
     #[error(transparent)]
     ApiUrl(#[from] ApiUrlError),
+}
+
+fn uri_module_path(named: &std::path::Path, configured: Option<&std::path::Path>) -> String {
+    match configured {
+        Some(c) => format!(
+            "the pkcs11: URI names module-path={}, but the configured PKCS#11 module is {}; \
+             a URI cannot choose which library is loaded",
+            named.display(),
+            c.display()
+        ),
+        None => format!(
+            "the pkcs11: URI names module-path={}, but no PKCS#11 module is configured; \
+             a URI cannot choose which library is loaded",
+            named.display()
+        ),
+    }
 }

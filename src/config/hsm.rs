@@ -84,8 +84,18 @@ impl HsmSettings {
                 }
             }
         }
-        if let Some(m) = &uri.module_path {
-            self.module = Some(m.clone());
+        // The operator chooses the library; a URI (from a flag, DFNS_SIGNING_KEY or a profile)
+        // may only name the same one again.
+        if let Some(named) = &uri.module_path {
+            match &self.module {
+                Some(configured) if same_file(named, configured) => {}
+                configured => {
+                    return Err(ConfigError::UriModulePath {
+                        named: named.clone(),
+                        configured: configured.clone(),
+                    })
+                }
+            }
         }
         if let Some(p) = &uri.pin_source {
             self.pin_source = Some(p.clone());
@@ -134,6 +144,15 @@ impl HsmSettings {
     }
 }
 
+/// Whether two module paths name the same file once every symlink is resolved (the paths
+/// as given when either cannot be resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +172,48 @@ mod tests {
         assert_eq!(s.module.as_deref(), Some(Path::new("/b.so")));
         assert_eq!(s.selector().unwrap(), TokenSelector::Label("t".into()));
         assert_eq!(s.token_options().max_sessions, 4);
+    }
+
+    #[test]
+    fn a_uri_cannot_choose_the_module() {
+        let uri: Pkcs11Uri = "pkcs11:token=t;object=k?module-path=/other.so"
+            .parse()
+            .unwrap();
+        let configured = HsmSettings {
+            module: Some("/configured.so".into()),
+            ..Default::default()
+        };
+        let e = configured.clone().with_uri(&uri).unwrap_err().to_string();
+        assert!(
+            e.contains("/other.so") && e.contains("/configured.so") && e.contains("module-path"),
+            "{e}"
+        );
+        let e = HsmSettings::default()
+            .with_uri(&uri)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/other.so") && e.contains("no PKCS#11 module"),
+            "{e}"
+        );
+
+        // The configured module named again, through a symlink, is fine.
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.so");
+        std::fs::write(&real, b"x").unwrap();
+        let link = dir.path().join("link.so");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let uri: Pkcs11Uri = format!("pkcs11:token=t;object=k?module-path={}", link.display())
+            .parse()
+            .unwrap();
+        let s = HsmSettings {
+            module: Some(real.clone()),
+            ..Default::default()
+        }
+        .with_uri(&uri)
+        .unwrap();
+        assert_eq!(s.module.as_deref(), Some(real.as_path()));
+        assert_eq!(s.selector().unwrap(), TokenSelector::Label("t".into()));
     }
 
     #[test]

@@ -99,6 +99,18 @@ pub enum Error {
         /// Token label.
         token: String,
     },
+    /// The token's public-key objects for a private key cannot be trusted as its public half:
+    /// several claim it, or none is unambiguous.
+    #[error("{0}")]
+    UntrustedPublicKey(String),
+    /// The key's attributes make it unfit to hold a Dfns credential.
+    #[error("key {key} is unsafe to hold a Dfns credential: {reasons}")]
+    UnsafeKey {
+        /// The key (label and id).
+        key: String,
+        /// What makes it unsafe, comma separated.
+        reasons: String,
+    },
     /// The key's attributes cannot be turned into a supported public key.
     #[error("unsupported key: {0}")]
     UnsupportedKey(String),

@@ -41,6 +41,14 @@ impl KeySelector {
         t
     }
 
+    fn matches(&self, label: &[u8], id: &[u8]) -> bool {
+        match self {
+            KeySelector::Label(l) => l.as_bytes() == label,
+            KeySelector::Id(i) => i.as_slice() == id,
+            KeySelector::LabelAndId(l, i) => l.as_bytes() == label && i.as_slice() == id,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             KeySelector::Label(l) => format!("private key labelled {l:?}"),
@@ -62,7 +70,10 @@ pub struct KeyInfo {
     pub id: String,
     /// Algorithm, when supported.
     pub algorithm: Option<Algorithm>,
-    /// SPKI PEM of the public key, when it could be read.
+    /// SPKI PEM of the public key as the token reports it, when exactly one public object
+    /// (or the private object itself) holds it. Not proven: anyone with a public session can
+    /// create public objects, so export or register it only after a signature by the private
+    /// key verifies against it (`HsmSigner::prove_pair` does that).
     pub public_key_pem: Option<String>,
     /// Safety-relevant attributes of the private key.
     pub attributes: KeyAttributes,
@@ -71,6 +82,10 @@ pub struct KeyInfo {
     pub problem: Option<String>,
     #[serde(skip)]
     spki_der: Vec<u8>,
+    // Set when several public objects claim the key: the problem is a trust failure, not an
+    // unsupported key.
+    #[serde(skip)]
+    untrusted_public: bool,
 }
 
 impl KeyInfo {
@@ -117,8 +132,21 @@ impl KeyAttributes {
         if self.extractable != Some(false) {
             r.push("CKA_EXTRACTABLE");
         }
+        if self.always_sensitive != Some(true) {
+            r.push("was not sensitive at some point (CKA_ALWAYS_SENSITIVE false)");
+        }
         if self.never_extractable != Some(true) {
             r.push("was extractable at some point (CKA_NEVER_EXTRACTABLE false)");
+        }
+        // Not reported means the key type has no such capability.
+        if self.decrypt == Some(true) {
+            r.push("can decrypt (CKA_DECRYPT)");
+        }
+        if self.unwrap == Some(true) {
+            r.push("can unwrap keys (CKA_UNWRAP)");
+        }
+        if self.derive == Some(true) {
+            r.push("can derive keys (CKA_DERIVE)");
         }
         if self.sign != Some(true) {
             r.push("cannot sign (CKA_SIGN false)");
@@ -164,6 +192,11 @@ impl Key {
         handle: ObjectHandle,
         info: KeyInfo,
     ) -> Result<Key> {
+        if info.untrusted_public {
+            return Err(Error::UntrustedPublicKey(
+                info.problem.clone().unwrap_or_default(),
+            ));
+        }
         let algorithm = info.algorithm.ok_or_else(|| {
             Error::UnsupportedKey(format!(
                 "key {:?}: {}",
@@ -192,6 +225,24 @@ impl Key {
     /// The key's description.
     pub fn info(&self) -> &KeyInfo {
         &self.info
+    }
+
+    /// `Ok` when the key is fit to hold a Dfns credential (see
+    /// [`KeyAttributes::unsafe_reasons`]), else [`Error::UnsafeKey`] with every reason.
+    pub fn ensure_safe(&self) -> Result<()> {
+        let reasons = self.info.attributes.unsafe_reasons();
+        if reasons.is_empty() {
+            return Ok(());
+        }
+        Err(Error::UnsafeKey {
+            key: format!(
+                "{:?} (id {}) on token {:?}",
+                self.info.label,
+                self.info.id,
+                self.token.label()
+            ),
+            reasons: reasons.join(", "),
+        })
     }
 
     /// The key's algorithm.
@@ -270,7 +321,16 @@ pub(super) fn find_one(token: &Token, s: &Session, selector: &KeySelector) -> Re
     let found = s
         .find_objects(&selector.template(ObjectClass::PRIVATE_KEY))
         .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
-    match found.as_slice() {
+    // A module's search is not trusted to honour every attribute of the template: keep only
+    // the objects whose label and id are exactly those asked for.
+    let mut matching = Vec::with_capacity(found.len());
+    for handle in found {
+        let (label, id) = label_and_id(s, handle)?;
+        if selector.matches(&label, &id) {
+            matching.push(handle);
+        }
+    }
+    match matching.as_slice() {
         [one] => Ok(*one),
         [] => Err(Error::KeyNotFound {
             what: selector.describe(),
@@ -343,9 +403,10 @@ pub(super) fn describe_key(s: &Session, private: ObjectHandle) -> Result<KeyInfo
             _ => {}
         }
     }
+    let label_text = label.clone();
     let public = match key_type {
         Some(k) if k == KeyType::EC || k == KeyType::EC_EDWARDS || k == KeyType::RSA => {
-            read_public(s, private, &id, k)
+            read_public(s, private, &label_text, &id, k)
         }
         Some(k) => Err(Error::UnsupportedKey(format!(
             "key type {k} is not supported"
@@ -354,6 +415,7 @@ pub(super) fn describe_key(s: &Session, private: ObjectHandle) -> Result<KeyInfo
             "the token did not report CKA_KEY_TYPE".into(),
         )),
     };
+    let untrusted_public = matches!(public, Err(Error::UntrustedPublicKey(_)));
     let (algorithm, spki_der, problem) = match public {
         Ok((alg, der)) => (Some(alg), der, None),
         Err(e) => (None, Vec::new(), Some(e.to_string())),
@@ -366,12 +428,75 @@ pub(super) fn describe_key(s: &Session, private: ObjectHandle) -> Result<KeyInfo
         attributes: a,
         problem,
         spki_der,
+        untrusted_public,
     })
+}
+
+/// `CKA_LABEL` and `CKA_ID` of an object (empty when the token reports none).
+fn label_and_id(s: &Session, handle: ObjectHandle) -> Result<(Vec<u8>, Vec<u8>)> {
+    let attrs = s
+        .get_attributes(handle, &[AttributeType::Label, AttributeType::Id])
+        .map_err(|e| Error::pkcs11("C_GetAttributeValue (label, id)", e))?;
+    let mut label = Vec::new();
+    let mut id = Vec::new();
+    for attr in attrs {
+        match attr {
+            Attribute::Label(l) => label = l,
+            Attribute::Id(i) => id = i,
+            _ => {}
+        }
+    }
+    Ok((label, id))
+}
+
+/// The public-key objects that claim the private key `label`/`id`: every public key with its
+/// `CKA_ID`, whatever its label. More than one is an error naming them; the caller never
+/// picks.
+fn public_candidates(s: &Session, label: &str, id: &[u8]) -> Result<Option<ObjectHandle>> {
+    let found = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(|e| Error::pkcs11("C_FindObjects (public key)", e))?;
+    let mut candidates = Vec::with_capacity(found.len());
+    for handle in found {
+        let (l, i) = label_and_id(s, handle)?;
+        // The search is not trusted to have matched the id exactly.
+        if i.as_slice() == id {
+            candidates.push((handle, l));
+        }
+    }
+    match candidates.as_slice() {
+        [] => Ok(None),
+        [(one, _)] => Ok(Some(*one)),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|(_, l)| {
+                    format!(
+                        "labelled {:?} with id {}",
+                        String::from_utf8_lossy(l),
+                        hex::encode(id)
+                    )
+                })
+                .collect();
+            Err(Error::UntrustedPublicKey(format!(
+                "{} public-key objects claim the private key labelled {label:?} with id {} \
+                 ({}); none is used, since any session without the PIN can create public \
+                 objects: remove the ones that do not belong to this key",
+                many.len(),
+                hex::encode(id),
+                names.join("; ")
+            )))
+        }
+    }
 }
 
 fn read_public(
     s: &Session,
     private: ObjectHandle,
+    label: &str,
     id: &[u8],
     key_type: KeyType,
 ) -> Result<(Algorithm, Vec<u8>)> {
@@ -380,14 +505,9 @@ fn read_public(
     } else {
         &[AttributeType::EcParams, AttributeType::EcPoint]
     };
-    let public_objects = s
-        .find_objects(&[
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::Id(id.to_vec()),
-        ])
-        .map_err(|e| Error::pkcs11("C_FindObjects (public key)", e))?;
+    let public_object = public_candidates(s, label, id)?;
     // The public object first; the private object as a fallback (CloudHSM keeps EC_POINT there).
-    for handle in public_objects.into_iter().chain(std::iter::once(private)) {
+    for handle in public_object.into_iter().chain(std::iter::once(private)) {
         let attrs = s
             .get_attributes(handle, wanted)
             .map_err(|e| Error::pkcs11("C_GetAttributeValue (public key)", e))?;
@@ -411,4 +531,64 @@ fn read_public(
     Err(Error::UnsupportedKey(
         "no public-key object with the same CKA_ID, and the private key does not expose its public part".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn safe() -> KeyAttributes {
+        KeyAttributes {
+            sensitive: Some(true),
+            always_sensitive: Some(true),
+            extractable: Some(false),
+            never_extractable: Some(true),
+            sign: Some(true),
+            decrypt: Some(false),
+            derive: Some(false),
+            unwrap: None,
+        }
+    }
+
+    type Widen = fn(&mut KeyAttributes);
+
+    #[test]
+    fn every_capability_beyond_signing_is_unsafe() {
+        assert!(
+            safe().unsafe_reasons().is_empty(),
+            "{:?}",
+            safe().unsafe_reasons()
+        );
+        let cases: [(Widen, &str); 7] = [
+            (|a| a.decrypt = Some(true), "CKA_DECRYPT"),
+            (|a| a.unwrap = Some(true), "CKA_UNWRAP"),
+            (|a| a.derive = Some(true), "CKA_DERIVE"),
+            (|a| a.extractable = Some(true), "CKA_EXTRACTABLE"),
+            (
+                |a| a.never_extractable = Some(false),
+                "CKA_NEVER_EXTRACTABLE",
+            ),
+            (|a| a.always_sensitive = Some(false), "CKA_ALWAYS_SENSITIVE"),
+            (|a| a.sensitive = None, "CKA_SENSITIVE"),
+        ];
+        for (widen, named) in cases {
+            let mut a = safe();
+            widen(&mut a);
+            let reasons = a.unsafe_reasons();
+            assert_eq!(reasons.len(), 1, "{named}: {reasons:?}");
+            assert!(reasons[0].contains(named), "{named}: {reasons:?}");
+        }
+    }
+
+    #[test]
+    fn selectors_match_exactly() {
+        let both = KeySelector::LabelAndId("k".into(), vec![1, 2]);
+        assert!(both.matches(b"k", &[1, 2]));
+        assert!(!both.matches(b"k", &[1, 3]));
+        assert!(!both.matches(b"k2", &[1, 2]));
+        assert!(KeySelector::Label("k".into()).matches(b"k", &[9]));
+        assert!(!KeySelector::Label("k".into()).matches(b"kk", &[9]));
+        assert!(KeySelector::Id(vec![7]).matches(b"any", &[7]));
+        assert!(!KeySelector::Id(vec![7]).matches(b"any", &[7, 0]));
+    }
 }

@@ -52,7 +52,10 @@ impl Key {
                 })?;
             generated = Some(id.clone());
             match describe_key(s, priv_handle) {
-                Ok(info) if info.algorithm.is_some() => Ok((priv_handle, id, info)),
+                Ok(info) if info.algorithm.is_some() => {
+                    refuse_widened(s, [priv_handle, pub_handle], label, &info)?;
+                    Ok((priv_handle, id, info))
+                }
                 Ok(info) => Err(undo(
                     s,
                     [priv_handle, pub_handle],
@@ -146,6 +149,49 @@ fn templates(
         }
     };
     Ok((mechanism, public, private))
+}
+
+/// The attributes the token gave a freshly generated private key, read back: a token may
+/// silently widen a template (make the key extractable, or able to decrypt or derive). Such a
+/// pair is destroyed and refused, and the error says whether the destruction worked.
+fn refuse_widened(
+    s: &Session,
+    handles: [ObjectHandle; 2],
+    label: &str,
+    info: &super::key::KeyInfo,
+) -> Result<()> {
+    let reasons = info.attributes.unsafe_reasons();
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let failed = destroy(s, handles);
+    let outcome = if failed.is_empty() {
+        "the pair was destroyed".to_owned()
+    } else {
+        format!(
+            "destroying it FAILED ({}): remove the objects labelled {label:?} by hand",
+            failed.join("; ")
+        )
+    };
+    Err(Error::UnsafeKey {
+        key: format!("{label:?} (id {}), just generated,", info.id),
+        reasons: format!(
+            "{}; the token did not apply the requested attributes; {outcome}",
+            reasons.join(", ")
+        ),
+    })
+}
+
+/// Destroy `handles`; the failures, described.
+fn destroy(s: &Session, handles: [ObjectHandle; 2]) -> Vec<String> {
+    handles
+        .into_iter()
+        .filter_map(|h| {
+            s.destroy_object(h)
+                .err()
+                .map(|e| super::error::describe(&e))
+        })
+        .collect()
 }
 
 /// Destroy a pair whose public key we cannot read; say loudly if even that fails.

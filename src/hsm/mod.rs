@@ -10,6 +10,7 @@ mod key;
 mod keygen;
 mod mechanism;
 mod module;
+mod module_path;
 mod pin;
 mod public_key;
 mod raw_sign;

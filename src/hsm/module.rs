@@ -45,7 +45,11 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Module>>> {
 impl Module {
     /// Load `path` and initialize it with OS locking, or return the context this process
     /// already has for it. `init_args` is passed as `pReserved` (YubiHSM connector, NSS).
+    /// The path must be absolute and lead to a file only its owner can change (see
+    /// `module_path`); what is loaded, and what [`Module::path`] reports, is its canonical form.
     pub fn load(path: &Path, init_args: Option<&str>) -> Result<Arc<Module>> {
+        let checked = super::module_path::check(path)?;
+        let path = checked.as_path();
         let mut reg = registry().lock().map_err(|_| {
             Error::Config("PKCS#11 module registry poisoned by an earlier panic".into())
         })?;

@@ -58,6 +58,23 @@ impl HsmSigner {
         })
     }
 
+    /// Prove that the public key the token reports belongs to the private key: sign a random
+    /// challenge on the token and verify it against that public key. Call it before the public
+    /// key is exported or registered anywhere: anyone with a public session (no PIN) can create
+    /// public-key objects. (Every signature the signer returns is checked the same way, so
+    /// signing needs no separate proof.) Blocking: call from a blocking context.
+    pub fn prove_pair(&self) -> Result<(), SignerError> {
+        let mut challenge = b"key pair proof: ".to_vec();
+        challenge.extend_from_slice(&rand::random::<[u8; 32]>());
+        let signature = self.inner.key.sign(&challenge)?;
+        self.inner
+            .public
+            .verify(&challenge, &signature)
+            .map_err(|_| SignerError::PairMismatch {
+                key: self.inner.key_uri.clone(),
+            })
+    }
+
     /// The underlying token key.
     pub fn key(&self) -> &Arc<Key> {
         &self.inner.key

@@ -72,6 +72,13 @@ pub enum SignerError {
         /// Algorithm.
         algorithm: Algorithm,
     },
+    /// The token's public key for a key pair is not the private key's: a test signature by
+    /// the private key does not verify against it.
+    #[error("the public-key object of {key} does not match its private key: a test signature made by the private key does not verify against it, so that public key is not used (a public object can be created without the PIN)")]
+    PairMismatch {
+        /// The key's URI.
+        key: String,
+    },
     /// A software key could not be loaded.
     #[error("cannot use software key {path}: {reason}")]
     SoftwareKey {

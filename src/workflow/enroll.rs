@@ -1,7 +1,8 @@
 //! Enrollment: an HSM key becomes a Dfns service account, proven to work.
 //!
-//! The steps, in order: find the key by label or generate it; create the account with its
-//! public key; store the one-time token; then, as the new account (its token, its HSM key),
+//! The steps, in order: find the key by label or generate it; refuse a reused key that is
+//! unsafe (unless allowed); prove its public key with a test signature; create the account
+//! with that public key; store the one-time token; then, as the new account (its token, its HSM key),
 //! complete a user action for `PUT /auth/service-accounts/{id}` and never use the token it
 //! yields, so the proof changes nothing at Dfns.
 
@@ -14,7 +15,7 @@ use super::error::WorkflowError;
 use super::store::TokenStore;
 use crate::api::{DfnsClient, Method, Outcome, RequestBody};
 use crate::hsm::{Algorithm, Error as HsmError, Key, KeySelector, Token};
-use crate::signer::HsmSigner;
+use crate::signer::{HsmSigner, Signer as _};
 
 /// What to enroll.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,10 @@ pub struct EnrollRequest {
     pub key_label: String,
     /// Algorithm of a generated key (default ECDSA P-256); an existing key must match it.
     pub algorithm: Option<Algorithm>,
+    /// Reuse an existing key although it is unsafe to hold a Dfns credential (extractable,
+    /// or able to decrypt, unwrap or derive: [`crate::hsm::KeyAttributes::unsafe_reasons`]).
+    /// Refused when false.
+    pub allow_unsafe_key: bool,
 }
 
 /// An enrolled account: created, token stored, key and credential proven together.
@@ -66,14 +71,11 @@ pub async fn enroll(
     store: Option<&dyn TokenStore>,
 ) -> Result<Enrolled, WorkflowError> {
     let (key, generated) = find_or_generate(token, &request.key_label, request.algorithm).await?;
+    if !generated && !request.allow_unsafe_key {
+        key.ensure_safe()?;
+    }
     let key_uri = key.uri().to_string();
-    let public_key =
-        key.info()
-            .public_key_pem
-            .clone()
-            .ok_or_else(|| WorkflowError::NoPublicKey {
-                key_uri: key_uri.clone(),
-            })?;
+    let public_key = proven_public_key(&key).await?;
     let created = match create_account(admin, &request.account, public_key, store).await {
         Ok(Outcome::Done(created)) => created,
         Ok(Outcome::PendingApproval(approval)) => {
@@ -98,6 +100,21 @@ pub async fn enroll(
         key_uri,
         key_generated: generated,
     })))
+}
+
+/// The key's public key, once a test signature by its private key verifies against it.
+async fn proven_public_key(key: &Arc<Key>) -> Result<String, WorkflowError> {
+    let signer = HsmSigner::new(Arc::clone(key), "")?;
+    let pem = signer.public_key_pem().to_owned();
+    if pem.is_empty() {
+        return Err(WorkflowError::NoPublicKey {
+            key_uri: key.uri().to_string(),
+        });
+    }
+    tokio::task::spawn_blocking(move || signer.prove_pair())
+        .await
+        .map_err(|e| WorkflowError::Aborted(e.to_string()))??;
+    Ok(pem)
 }
 
 /// The key labelled `label`, or a new one; `true` when generated.

@@ -44,6 +44,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Strip the DER OCTET STRING around `CKA_EC_POINT` (`FAULTY_EC_POINT_RAW`).
     pub ec_point_raw: bool,
+    /// Generate private keys extractable whatever the template asks, as a careless token
+    /// might (`FAULTY_KEYGEN_EXTRACTABLE`).
+    pub keygen_extractable: bool,
     /// The token goes away after this many `C_Sign` operations (`FAULTY_TOKEN_ABSENT_AFTER`).
     pub absent_after: Option<u64>,
     /// ... for this long (`FAULTY_TOKEN_ABSENT_FOR_MS`).
@@ -85,6 +88,7 @@ impl Config {
             max_sessions: None,
             idle_timeout: None,
             ec_point_raw: false,
+            keygen_extractable: false,
             absent_after: None,
             absent_for: Duration::ZERO,
             absent_rv: CKR_TOKEN_NOT_PRESENT,
@@ -114,6 +118,9 @@ impl Config {
                 }
                 "EC_POINT_RAW" => {
                     c.ec_point_raw = flag(value).ok_or_else(|| err("expected 0 or 1"))?
+                }
+                "KEYGEN_EXTRACTABLE" => {
+                    c.keygen_extractable = flag(value).ok_or_else(|| err("expected 0 or 1"))?
                 }
                 "TOKEN_ABSENT_AFTER" => {
                     c.absent_after = Some(number(value).ok_or_else(|| err("expected a count"))?)

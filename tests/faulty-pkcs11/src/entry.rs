@@ -3,7 +3,7 @@
 //! Most wrappers are generated: they route the call through [`dispatch`] and forward it
 //! unchanged. The lifecycle functions and those whose results the module rewrites (slot list and
 //! slot info during an absence, token info under a session cap, opened and closed sessions,
-//! EC points) are written out below.
+//! EC points, key-generation templates) are written out below.
 #![allow(non_snake_case)]
 
 use std::ffi::c_void;
@@ -103,7 +103,6 @@ forward! {
     session SignEncryptUpdate C_SignEncryptUpdate(h: CK_SESSION_HANDLE, data: *mut CK_BYTE, len: CK_ULONG, out: *mut CK_BYTE, out_len: *mut CK_ULONG) query out;
     session DecryptVerifyUpdate C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, data: *mut CK_BYTE, len: CK_ULONG, out: *mut CK_BYTE, out_len: *mut CK_ULONG) query out;
     session GenerateKey C_GenerateKey(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, t: *mut CK_ATTRIBUTE, n: CK_ULONG, key: *mut CK_OBJECT_HANDLE);
-    session GenerateKeyPair C_GenerateKeyPair(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, pub_t: *mut CK_ATTRIBUTE, pub_n: CK_ULONG, priv_t: *mut CK_ATTRIBUTE, priv_n: CK_ULONG, pub_key: *mut CK_OBJECT_HANDLE, priv_key: *mut CK_OBJECT_HANDLE);
     session WrapKey C_WrapKey(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, wrapping: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE, out: *mut CK_BYTE, out_len: *mut CK_ULONG) query out;
     session UnwrapKey C_UnwrapKey(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, unwrapping: CK_OBJECT_HANDLE, wrapped: *mut CK_BYTE, wrapped_len: CK_ULONG, t: *mut CK_ATTRIBUTE, n: CK_ULONG, key: *mut CK_OBJECT_HANDLE);
     session DeriveKey C_DeriveKey(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, base: CK_OBJECT_HANDLE, t: *mut CK_ATTRIBUTE, n: CK_ULONG, key: *mut CK_OBJECT_HANDLE);
@@ -349,6 +348,63 @@ unsafe extern "C" fn C_GetAttributeValue(
                 }
             },
         )
+    })
+}
+
+unsafe extern "C" fn C_GenerateKeyPair(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    pub_t: *mut CK_ATTRIBUTE,
+    pub_n: CK_ULONG,
+    priv_t: *mut CK_ATTRIBUTE,
+    priv_n: CK_ULONG,
+    pub_key: *mut CK_OBJECT_HANDLE,
+    priv_key: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard(|| {
+        dispatch(Func::GenerateKeyPair, Scope::Session(h), false, |a| {
+            let Some(f) = a.list().C_GenerateKeyPair else {
+                return CKR_FUNCTION_NOT_SUPPORTED;
+            };
+            if !a.config.keygen_extractable || priv_t.is_null() {
+                // SAFETY: the caller's arguments, unchanged.
+                return unsafe { f(h, m, pub_t, pub_n, priv_t, priv_n, pub_key, priv_key) };
+            }
+            let Ok(n) = usize::try_from(priv_n) else {
+                return CKR_ARGUMENTS_BAD;
+            };
+            // A copy of the private template with CKA_EXTRACTABLE forced true (added when
+            // absent); the caller's template is left as it was.
+            let mut yes: CK_BBOOL = CK_TRUE;
+            let yes_ptr: *mut c_void = (&mut yes as *mut CK_BBOOL).cast();
+            let extractable = CK_ATTRIBUTE {
+                type_: CKA_EXTRACTABLE,
+                pValue: yes_ptr,
+                ulValueLen: std::mem::size_of::<CK_BBOOL>() as CK_ULONG,
+            };
+            // SAFETY: PKCS#11 requires `priv_n` valid attributes at a non-NULL `priv_t`.
+            let given = unsafe { std::slice::from_raw_parts(priv_t, n) };
+            let mut template: Vec<CK_ATTRIBUTE> = given
+                .iter()
+                .filter(|t| t.type_ != CKA_EXTRACTABLE)
+                .copied()
+                .collect();
+            template.push(extractable);
+            // SAFETY: the template points at the caller's values and at `yes`, both alive for
+            // the call; the other arguments are the caller's.
+            unsafe {
+                f(
+                    h,
+                    m,
+                    pub_t,
+                    pub_n,
+                    template.as_mut_ptr(),
+                    template.len() as CK_ULONG,
+                    pub_key,
+                    priv_key,
+                )
+            }
+        })
     })
 }
 

@@ -23,6 +23,7 @@
 //!                                  sessions; C_GetTokenInfo reports N as ulMax(Rw)SessionCount
 //! FAULTY_IDLE_TIMEOUT_MS=MS        sessions unused this long are closed underneath
 //! FAULTY_EC_POINT_RAW=1            CKA_EC_POINT without its DER OCTET STRING wrapper
+//! FAULTY_KEYGEN_EXTRACTABLE=1      C_GenerateKeyPair makes the private key extractable
 //! FAULTY_TOKEN_ABSENT_AFTER=N      after the Nth C_Sign operation the token is absent ...
 //! FAULTY_TOKEN_ABSENT_FOR_MS=MS    ... for this long (required with the above)
 //! FAULTY_TOKEN_ABSENT_RV=CKR       what session calls answer while absent (TOKEN_NOT_PRESENT)

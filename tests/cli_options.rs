@@ -196,3 +196,47 @@ fn an_unknown_profile_key_is_a_usage_error_naming_it() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("attempts"), "{err}");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_tree() {
+    let out = cli().args(["completions", "bash"]).output().expect("spawn");
+    assert!(out.status.success());
+    let script = out.stdout;
+    assert!(String::from_utf8_lossy(&script).contains("service-account"));
+    // bash itself accepts the script.
+    let mut check = Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("bash");
+    {
+        use std::io::Write as _;
+        check
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&script)
+            .expect("write");
+    }
+    assert!(
+        check.wait().expect("bash -n").success(),
+        "bash -n refused the script"
+    );
+    for shell in ["zsh", "fish"] {
+        let out = cli().args(["completions", shell]).output().expect("spawn");
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("dfns-hsm") && text.contains("enroll"),
+            "{shell}: {text}"
+        );
+    }
+    let out = cli().arg("manpage").output().expect("spawn");
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH dfns-hsm 1"), "{page}");
+    assert!(page.contains("service\\-account"), "{page}");
+    // A bad shell is a usage error.
+    let out = cli().args(["completions", "tcsh"]).output().expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -3,6 +3,7 @@
 mod api;
 mod args;
 mod context;
+mod docs;
 mod doctor;
 mod error;
 mod failure;
@@ -57,6 +58,14 @@ pub enum Command {
     Api(api::ApiCommandArgs),
     /// Check module, token, login, mechanisms and key safety.
     Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: docs::Shell,
+    },
+    /// Print the man page (roff).
+    Manpage,
 }
 
 /// Run a parsed command line and return what to print.
@@ -67,6 +76,8 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
         Command::Token(cmd) => token::run(&ctx, cmd)?,
         Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd).await?,
         Command::Api(args) => api::run(&ctx, args).await?,
+        Command::Completions { shell } => docs::completions(shell)?,
+        Command::Manpage => docs::manpage()?,
         Command::Doctor(args) => {
             let settings = ctx.resolve(&args.call)?;
             tokio::task::spawn_blocking(move || doctor::run(&settings, args.key))

@@ -22,6 +22,8 @@ pub struct Report {
     pub human: String,
     /// Process exit code (0, or [`super::EXIT_PENDING`] for a pending approval).
     pub exit_code: i32,
+    /// Printed as is whatever the format (a generated file such as a completion script).
+    pub raw: bool,
 }
 
 impl Report {
@@ -31,6 +33,17 @@ impl Report {
             json,
             human: human.into(),
             exit_code: 0,
+            raw: false,
+        }
+    }
+
+    /// A generated text, printed byte for byte in either format.
+    pub fn raw(text: String) -> Self {
+        Self {
+            json: Value::Null,
+            human: text,
+            exit_code: 0,
+            raw: true,
         }
     }
 
@@ -44,12 +57,17 @@ impl Report {
             json: serde_json::json!({ "outcome": "pendingApproval", "approval": approval }),
             human,
             exit_code: super::EXIT_PENDING,
+            raw: false,
         }
     }
 
     /// Print in the chosen format. A closed stdout (`| head`) is not an error worth a panic.
     pub fn print(&self, format: OutputFormat) {
         use std::io::Write as _;
+        if self.raw {
+            let _ = std::io::stdout().lock().write_all(self.human.as_bytes());
+            return;
+        }
         let text = match format {
             OutputFormat::Json => {
                 serde_json::to_string_pretty(&self.json).unwrap_or_else(|_| "null".into())

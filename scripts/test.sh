@@ -37,3 +37,6 @@ fi
 echo "== the README's main command" >&2
 scripts/demo.sh >/dev/null
 echo "demo: ok" >&2
+
+echo "== the README's try-it section, as written" >&2
+scripts/readme-check.sh

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Create (or reuse) a throwaway SoftHSM2 token for dfns-hsm tests and demos.
 #
+# DIR must be yours and not writable by group or others; nothing in it is followed through a
+# symbolic link, and a softhsm2.conf this script did not write is refused, not reused.
+#
 #   eval "$(scripts/setup-softhsm.sh DIR [LABEL])"
 #
 # DIR receives softhsm2.conf, tokens/, user.pin and so.pin (PIN files mode 0600). LABEL is the
@@ -120,17 +123,35 @@ install_missing
 MODULE=$(find_module)
 log "module: $MODULE"
 
-mkdir -p "$1"
+# The directory will hold PINs and keys: refuse one that others could tamper with.
+[[ -L $1 ]] && die "$1 is a symbolic link; give the directory itself"
+if [[ ! -e $1 ]]; then
+    (umask 077 && mkdir -p "$1")
+fi
+[[ -d $1 ]] || die "$1 is not a directory"
 DIR=$(cd "$1" && pwd -P)
+owner=$(stat -c %u "$DIR")
+[[ $owner == "$(id -u)" ]] || die "$DIR belongs to uid $owner, not to you; use a directory of your own"
+mode=$(stat -c %a "$DIR")
+(( (8#$mode & 8#022) == 0 )) || die "$DIR can be written by group or others (mode $mode); chmod go-w it or use another directory"
 CONF=$DIR/softhsm2.conf
+MARK="# SoftHSM2 configuration written by dfns-hsm's scripts/setup-softhsm.sh."
+for path in "$CONF" "$DIR/tokens" "$DIR/user.pin" "$DIR/so.pin"; do
+    [[ -L $path ]] && die "$path is a symbolic link; remove it (nothing here is followed through a link)"
+done
 # Token files hold the (PIN-encrypted) keys: owner only.
 mkdir -p -m 700 "$DIR/tokens"
 if [[ -f $CONF ]]; then
+    # Only a configuration this script wrote, for this directory, is kept.
+    [[ $(head -n 1 "$CONF") == "$MARK" ]] ||
+        die "$CONF was not written by this script; remove it or choose another directory"
+    grep -qxF "directories.tokendir = $DIR/tokens" "$CONF" ||
+        die "$CONF points at another token directory; remove it or choose another directory"
     log "keeping existing $CONF"
 else
     # Same settings as hsm-config/softhsm2.conf, with the token directory filled in.
     cat >"$CONF" <<EOF
-# SoftHSM2 configuration written by dfns-hsm's scripts/setup-softhsm.sh.
+$MARK
 directories.tokendir = $DIR/tokens
 objectstore.backend = file
 log.level = ERROR

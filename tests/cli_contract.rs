@@ -258,6 +258,20 @@ fn key_list_json_is_camel_case_with_each_keys_uri() {
     let (code, out, _) = output(t.cli().args(["--output", "json", "token", "list"]));
     assert_eq!(code, Some(0));
     assert!(out.contains("\"slotId\""), "{out}");
+    let doc = json(&out);
+    let ours = doc["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|x| x["label"] == testkit::LABEL)
+        .expect("our token")
+        .clone();
+    let used = ours["dfnsHsmMechanisms"].as_array().expect("marked mechanisms");
+    assert!(used.iter().any(|m| m == "CKM_ECDSA"), "{ours}");
+    assert!(!used.iter().any(|m| m == "CKM_AES_KEY_GEN"), "{ours}");
+    let (code, human, _) = output(t.cli().args(["token", "list"]));
+    assert_eq!(code, Some(0));
+    assert!(human.contains("CKM_ECDSA*") && human.contains("marks the mechanisms"), "{human}");
 }
 
 /// A fresh SPKI PEM for an account the test creates.
@@ -595,4 +609,114 @@ fn a_pin_file_is_never_read_through_a_link() {
     // The file it points to is fine when named directly.
     let (code, _, err) = output(t.cli().args(["key", "list"]));
     assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn api_takes_a_path_not_a_url_and_signing_can_be_forced_either_way() {
+    let emu = Emulator::start(&[]);
+    row(
+        "a full URL given as the path",
+        admin(&emu).args([
+            "api",
+            "GET",
+            &format!("{}/auth/service-accounts", emu.base_url()),
+        ]),
+        2,
+        "give the path",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let audit = dir.path().join("audit.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // A read the table does not sign, signed on request: one audited signature.
+    let (code, _, err) = output(admin(&emu).arg("--audit-log").arg(&audit).args([
+        "api",
+        "GET",
+        "/auth/service-accounts",
+        "--sign",
+    ]));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(lines(), 1, "--sign made a signature");
+    // A mutation the table signs, sent unsigned on request: the emulator refuses it, and
+    // nothing was signed.
+    let body = serde_json::json!({ "name": "unsigned", "publicKey": public_key_pem() }).to_string();
+    let (code, _, err) = output(admin(&emu).arg("--audit-log").arg(&audit).args([
+        "api",
+        "POST",
+        "/auth/service-accounts",
+        "--data",
+        &body,
+        "--no-sign",
+        "--max-attempts",
+        "1",
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(lines(), 1, "--no-sign made no signature");
+}
+
+#[test]
+fn enroll_refuses_a_taken_name_before_generating_a_key_and_warns_on_a_reused_one() {
+    let _serial = serial();
+    let t = token();
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let as_admin = || {
+        let mut c = t.cli();
+        c.env("DFNS_API_URL", emu.base_url())
+            .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
+            .env("DFNS_CRED_ID", emu.admin_cred_id())
+            .env(
+                "DFNS_SIGNING_KEY",
+                format!("file:{}", emu.admin_key_path().display()),
+            );
+        c
+    };
+    let name = testkit::unique_label("taken");
+    let label = testkit::unique_label("taken-key");
+    let (code, _, err) = output(
+        as_admin()
+            .args([
+                "service-account",
+                "enroll",
+                "--name",
+                &name,
+                "--key-label",
+                &label,
+            ])
+            .arg("--token-out")
+            .arg(dir.path().join("first.token")),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let second_label = testkit::unique_label("never-made");
+    let (code, _, err) = output(
+        as_admin()
+            .args(["service-account", "enroll", "--name", &name])
+            .args(["--key-label", &second_label, "--token-out"])
+            .arg(dir.path().join("second.token")),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    let (_, keys, _) = output(t.cli().args(["key", "list"]));
+    assert!(!keys.contains(&second_label), "a key was generated: {keys}");
+
+    // Reusing an existing key label works and says so.
+    let (code, out, err) = output(
+        as_admin()
+            .args(["--output", "json", "service-account", "enroll"])
+            .args([
+                "--name",
+                &testkit::unique_label("reuse"),
+                "--key-label",
+                &label,
+            ])
+            .arg("--token-out")
+            .arg(dir.path().join("third.token")),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("warning: reused the existing key"), "{err}");
+    assert_eq!(json(&out)["keyGenerated"], false);
 }

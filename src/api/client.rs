@@ -215,8 +215,28 @@ impl DfnsClient {
         path_with_query: &str,
         body: Option<RequestBody>,
     ) -> Result<Outcome<ApiResponse>, ApiError> {
+        self.call_with(method, path_with_query, body, None).await
+    }
+
+    /// [`Self::call`], with the decision to sign made by the caller: `Some(true)` signs
+    /// whatever the endpoint table says, `Some(false)` never signs, `None` follows the table.
+    /// For endpoints newer than the table; the retry rules are those of [`Self::call`].
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path_with_query: &str,
+        body: Option<RequestBody>,
+        sign: Option<bool>,
+    ) -> Result<Outcome<ApiResponse>, ApiError> {
         let target = parse_target(path_with_query)?;
-        let outcome = self.execute(&method, &target, body.as_ref()).await?;
+        let sign =
+            sign.unwrap_or_else(|| user_action_rule(&method, target.path()).requires_user_action());
+        let outcome = self
+            .retries()
+            .retrying(&method, &target, is_safe_method(&method), || {
+                self.attempt_as(&method, &target, body.as_ref(), sign)
+            })
+            .await?;
         Ok(outcome.map(RawResponse::into_api_response))
     }
 
@@ -315,7 +335,19 @@ impl DfnsClient {
         target: &RequestTarget,
         body: Option<&RequestBody>,
     ) -> Result<Outcome<RawResponse>, ApiError> {
-        let token = if user_action_rule(method, target.path()).requires_user_action() {
+        let sign = user_action_rule(method, target.path()).requires_user_action();
+        self.attempt_as(method, target, body, sign).await
+    }
+
+    /// One attempt, signed or not as told.
+    async fn attempt_as(
+        &self,
+        method: &Method,
+        target: &RequestTarget,
+        body: Option<&RequestBody>,
+        sign: bool,
+    ) -> Result<Outcome<RawResponse>, ApiError> {
+        let token = if sign {
             Some(self.obtain(method, target, body).await?)
         } else {
             None

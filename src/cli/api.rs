@@ -21,6 +21,13 @@ pub struct ApiCommandArgs {
     /// JSON body, inline or `@FILE` (`@-` for stdin); sent byte for byte.
     #[arg(long)]
     data: Option<String>,
+    /// Sign with a user action even if the endpoint table says it needs none (an endpoint
+    /// newer than the table).
+    #[arg(long, conflicts_with = "no_sign")]
+    sign: bool,
+    /// Do not sign, even if the endpoint table says the endpoint needs a user action.
+    #[arg(long)]
+    no_sign: bool,
     /// Where to send it and who signs.
     #[command(flatten)]
     call: CallArgs,
@@ -31,11 +38,25 @@ pub async fn run(ctx: &Context, args: ApiCommandArgs) -> Result<Report, CliError
     let ctx = ctx.resolve(&args.call)?;
     let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| CliError::Usage(format!("{:?} is not an HTTP method", args.method)))?;
+    if args.path.starts_with("http://") || args.path.starts_with("https://") {
+        return Err(CliError::Usage(format!(
+            "{:?} is a URL: give the path (e.g. /auth/service-accounts); the API's base URL comes from --api-url",
+            args.path
+        )));
+    }
     let body = args.data.as_deref().map(read_data).transpose()?;
     let client = ctx.client(None)?;
-    let signed = client
-        .user_action_rule(&method, &args.path)?
-        .requires_user_action();
+    let override_sign = match (args.sign, args.no_sign) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let signed = match override_sign {
+        Some(sign) => sign,
+        None => client
+            .user_action_rule(&method, &args.path)?
+            .requires_user_action(),
+    };
     let client = if signed {
         let signer = ctx.identity_signer()?.ok_or_else(|| {
             CliError::Usage(format!(
@@ -47,7 +68,10 @@ pub async fn run(ctx: &Context, args: ApiCommandArgs) -> Result<Report, CliError
     } else {
         client
     };
-    match client.call(method, &args.path, body).await? {
+    match client
+        .call_with(method, &args.path, body, override_sign)
+        .await?
+    {
         Outcome::Done(resp) => {
             let human = serde_json::to_string_pretty(&resp.body).unwrap_or_default();
             Ok(Report::new(

@@ -147,6 +147,7 @@ fn workflow_kind(e: &WorkflowError) -> (&'static str, i32) {
         WorkflowError::Hsm(e) => hsm_kind(e),
         WorkflowError::Signer(e) => signer_kind(e),
         WorkflowError::AlgorithmMismatch { .. } => ("key", EXIT_USAGE),
+        WorkflowError::NameTaken { .. } => ("usage", EXIT_USAGE),
         WorkflowError::NoPublicKey { .. } => ("key", EXIT_FAILURE),
         // The account exists and its one-time token is gone: a person must archive it.
         WorkflowError::NoToken { .. } | WorkflowError::TokenNotSaved { .. } => {

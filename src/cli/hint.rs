@@ -154,6 +154,7 @@ fn config(e: &ConfigError) -> Option<String> {
 
 fn workflow(e: &WorkflowError) -> Option<String> {
     match e {
+        WorkflowError::NameTaken { .. } => Some("choose another --name".into()),
         WorkflowError::AlgorithmMismatch { .. } => {
             Some("drop --algorithm to reuse it or choose another --key-label".into())
         }

@@ -316,7 +316,11 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         "keyGenerated": enrollment.key_generated,
         "tokenFile": enrollment.created.stored_at,
         "verified": true,
+        "warnings": enrollment.warnings,
     });
+    for w in &enrollment.warnings {
+        eprintln!("warning: {}", safe(w));
+    }
     if args.account.print_token {
         json["accessToken"] = json!(enrollment.created.access_token.expose_secret());
     }

@@ -8,7 +8,7 @@ use super::context::Context;
 use super::error::CliError;
 use super::output::Report;
 use super::text::safe;
-use crate::hsm::Token;
+use crate::hsm::{mechanisms_for, Algorithm, Token};
 
 /// Token commands.
 #[derive(Debug, Subcommand)]
@@ -39,6 +39,21 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
             if tokens.is_empty() {
                 human.push_str("no token present\n");
             }
+            // The mechanisms dfns-hsm signs and generates with, marked in the listing.
+            let used: std::collections::BTreeSet<&str> = Algorithm::ALL
+                .iter()
+                .flat_map(|a| mechanisms_for(*a).map(|(_, name)| name))
+                .collect();
+            let mark = |m: &String| {
+                if used.contains(m.as_str()) {
+                    format!("{}*", safe(m))
+                } else {
+                    safe(m).into_owned()
+                }
+            };
+            if !tokens.is_empty() {
+                human.push_str("(* marks the mechanisms dfns-hsm uses)\n");
+            }
             for t in &tokens {
                 human.push_str(&format!(
                     "- token \"{}\" serial {} ({} {}), slot {}{}\n  mechanisms: {}\n",
@@ -52,9 +67,22 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
                     } else {
                         format!(", {}", t.pin_flags.join(", "))
                     },
-                    t.mechanisms.join(" "),
+                    t.mechanisms.iter().map(mark).collect::<Vec<_>>().join(" "),
                 ));
             }
+            let tokens: Vec<serde_json::Value> = tokens
+                .iter()
+                .map(|t| {
+                    let mut v = serde_json::to_value(t).unwrap_or_default();
+                    let ours: Vec<&String> = t
+                        .mechanisms
+                        .iter()
+                        .filter(|m| used.contains(m.as_str()))
+                        .collect();
+                    v["dfnsHsmMechanisms"] = json!(ours);
+                    v
+                })
+                .collect();
             Ok(Report::new(
                 json!({ "module": module.path(), "library": module.describe(), "tokens": tokens }),
                 human,

@@ -21,7 +21,7 @@ mod uri;
 pub use algorithm::Algorithm;
 pub use error::{Error, Fault, Result};
 pub use key::{Key, KeyAttributes, KeyInfo, KeySelector};
-pub use mechanism::missing_mechanisms;
+pub use mechanism::{mechanisms_for, missing_mechanisms};
 pub use module::Module;
 pub use pin::{PinSource, DEFAULT_PIN_ENV};
 pub use public_key::spki_pem;

@@ -17,6 +17,14 @@ pub enum WorkflowError {
         /// The algorithm asked for.
         requested: Algorithm,
     },
+    /// A service account with that name exists; nothing was generated or created.
+    #[error("a service account named {name:?} already exists ({account_id}); nothing was generated or created")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The account that has it.
+        account_id: String,
+    },
     /// The HSM failed.
     #[error(transparent)]
     Hsm(#[from] HsmError),

@@ -8,6 +8,7 @@ mod error;
 mod hint;
 mod key;
 mod output;
+mod permission;
 mod service_account;
 mod token;
 
@@ -48,6 +49,9 @@ pub enum Command {
     /// Service accounts: enroll an HSM key, create, list, get, update, (de)activate, archive.
     #[command(subcommand, name = "service-account")]
     ServiceAccount(service_account::ServiceAccountCommand),
+    /// Permissions: list, get, create, assign, list assignments, revoke.
+    #[command(subcommand)]
+    Permission(permission::PermissionCommand),
     /// Call any Dfns endpoint, user-action signed when the endpoint requires it.
     Api(api::ApiCommandArgs),
     /// Check module, token, login, mechanisms and key safety.
@@ -61,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
         Command::Key(cmd) => key::run(&ctx, cmd).await?,
         Command::Token(cmd) => token::run(&ctx, cmd)?,
         Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd).await?,
+        Command::Permission(cmd) => permission::run(&ctx, cmd).await?,
         Command::Api(args) => api::run(&ctx, args).await?,
         Command::Doctor(args) => {
             let settings = ctx.resolve(&args.call)?;

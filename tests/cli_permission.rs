@@ -242,6 +242,28 @@ fn an_assigned_permission_allows_and_a_revoked_one_no_longer_does() {
     );
     let held = admin.json(&["permission", "assignments", &pm]);
     assert_eq!(held["items"], serde_json::json!([]));
+
+    // Archived, it cannot be assigned; unarchived, it can again.
+    let archived = admin.json(&["permission", "archive", &pm]);
+    assert_eq!(archived["isArchived"], true);
+    let (ok, _, err) =
+        run(admin
+            .cli()
+            .args(["permission", "assign", &pm, "--identity", &account.id]));
+    assert!(!ok);
+    assert!(
+        err.contains("HTTP 400") && err.contains("archived"),
+        "{err}"
+    );
+    let back = admin.json(&["permission", "archive", &pm, "--unarchive"]);
+    assert_eq!(back["isArchived"], false);
+    admin.json(&["permission", "assign", &pm, "--identity", &account.id]);
+    let out = account.output(&["service-account", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@
 
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -499,12 +500,12 @@ pub async fn archive(
 struct EmptyBody {}
 
 /// `DELETE /permissions/{permissionId}` (user action; `Permissions:Delete`): the permission
-/// and its assignments are removed. Answers the permission as it was.
+/// and its assignments are removed. Answers 204 with no body (Dfns documents none).
 pub async fn delete(
     State(app): State<AppState>,
     path: Segments,
     Signed { caller, body }: Signed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<StatusCode, ApiError> {
     let id = path.get(0)?;
     let mut inner = app.lock();
     require(&inner.state, &caller, ops::PERMISSIONS_DELETE)?;
@@ -513,13 +514,12 @@ pub async fn delete(
     if p.is_immutable {
         return Err(immutable(&format!("permission {id} ({})", p.name)));
     }
-    let gone = view(p);
     let before = inner.state.clone();
     inner.state.permissions.retain(|p| p.id != id);
     inner.state.assignments.retain(|a| a.permission_id != id);
     commit(&app, &mut inner, before)?;
     tracing::info!(permission = %id, "permission deleted");
-    Ok(Json(gone))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]
@@ -597,14 +597,14 @@ pub struct RevokeQuery {
 }
 
 /// `DELETE /permissions/{permissionId}/assignments/{assignmentId}[?force=…]` (user action;
-/// `Permissions:Revoke`). Answers the assignment as it was. `force` is accepted and, with no
-/// approval policies on permissions, changes nothing.
+/// `Permissions:Revoke`). Answers 204 with no body (Dfns's SDKs expect none). `force` is
+/// accepted and, with no approval policies on permissions, changes nothing.
 pub async fn revoke(
     State(app): State<AppState>,
     path: Segments,
     query: Result<Query<RevokeQuery>, axum::extract::rejection::QueryRejection>,
     Signed { caller, body }: Signed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<StatusCode, ApiError> {
     let (id, assignment_id) = (path.get(0)?, path.get(1)?);
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request("invalid_query", format!("invalid query string: {e}"))
@@ -633,12 +633,11 @@ pub async fn revoke(
     if a.is_immutable {
         return Err(immutable(&format!("assignment {assignment_id}")));
     }
-    let gone = assignment_view(a);
     let before = inner.state.clone();
     inner.state.assignments.retain(|a| a.id != assignment_id);
     commit(&app, &mut inner, before)?;
     tracing::info!(permission = %id, assignment = %assignment_id, "assignment revoked");
-    Ok(Json(gone))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

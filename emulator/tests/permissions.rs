@@ -195,7 +195,8 @@ async fn archiving_another_account_needs_delete_and_revoke_takes_a_permission_aw
             "",
         )
         .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(v, Value::Null, "no body");
     let (s, v) = emu.get(SAS, &sa.token).await;
     assert_denied(s, &v, READ);
     let (s, v) = update_ext(&emu, &sa, &id, "again").await;
@@ -448,7 +449,7 @@ async fn permission_endpoints_validate_and_paginate() {
     let (s, v) = emu
         .signed(&admin, Method::DELETE, &format!("{PMS}/{pm}"), "")
         .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     let (s, _) = emu.get(&format!("{PMS}/{pm}"), &admin.token).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, got) = emu

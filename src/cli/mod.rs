@@ -49,7 +49,7 @@ pub enum Command {
     /// Service accounts: enroll an HSM key, create, list, get, update, (de)activate, archive.
     #[command(subcommand, name = "service-account")]
     ServiceAccount(service_account::ServiceAccountCommand),
-    /// Permissions: list, get, create, assign, list assignments, revoke.
+    /// Permissions: list, get, create, archive, assign, list assignments, revoke.
     #[command(subcommand)]
     Permission(permission::PermissionCommand),
     /// Call any Dfns endpoint, user-action signed when the endpoint requires it.

@@ -1,4 +1,4 @@
-//! `dfns-hsm permission ...`: list, get, create, assign, list assignments, revoke.
+//! `dfns-hsm permission ...`: list, get, create, archive, assign, list assignments, revoke.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -35,6 +35,17 @@ pub enum PermissionCommand {
         /// the flag repeated).
         #[arg(long = "operation", value_name = "OP", required = true, num_args = 1..)]
         operations: Vec<String>,
+        /// Who signs, where to send it.
+        #[command(flatten)]
+        call: CallArgs,
+    },
+    /// Archive a permission (it then grants nothing), or unarchive it.
+    Archive {
+        /// Permission id (`pm-...`).
+        id: String,
+        /// Unarchive instead.
+        #[arg(long)]
+        unarchive: bool,
         /// Who signs, where to send it.
         #[command(flatten)]
         call: CallArgs,
@@ -113,6 +124,18 @@ pub async fn run(ctx: &Context, cmd: PermissionCommand) -> Result<Report, CliErr
             match client.permissions().create(&request).await? {
                 Outcome::Done(p) => permission_report(&p, "created"),
                 Outcome::PendingApproval(v) => Ok(Report::pending("create permission", v)),
+            }
+        }
+        PermissionCommand::Archive {
+            id,
+            unarchive,
+            call,
+        } => {
+            let client = ctx.resolve(&call)?.signed_client()?;
+            let verb = if unarchive { "unarchived" } else { "archived" };
+            match client.permissions().archive(&id, !unarchive).await? {
+                Outcome::Done(p) => permission_report(&p, verb),
+                Outcome::PendingApproval(v) => Ok(Report::pending(verb, v)),
             }
         }
         PermissionCommand::Assign { id, identity, call } => {

@@ -619,3 +619,70 @@ async fn permissions_are_created_assigned_and_revoked_with_hsm_keys() {
     assert_eq!(status(&err), 403, "{err}");
     assert_eq!(pm.get(&owner.id).await.expect("owner"), *owner);
 }
+
+#[tokio::test]
+async fn permission_changes_whose_answers_are_lost_are_reconciled_not_repeated() {
+    // Every permission change is carried out, then its answer lost (connection closed).
+    let s = setup(&[
+        "--drop-response-rate",
+        "1",
+        "--drop-response-route",
+        "POST /permissions",
+        "--drop-response-route",
+        "DELETE /permissions",
+        "--drop-response-mode",
+        "close",
+    ]);
+    let pm = s.admin.permissions();
+    let (account, id) = new_account_with(&s, Algorithm::EcdsaP256, None).await;
+    let name = unique_label("lost");
+    let request = CreatePermission {
+        name: name.clone(),
+        operations: vec!["Auth:ServiceAccounts:Read".into()],
+    };
+    let created = pm
+        .create(&request)
+        .await
+        .expect("reconciled create")
+        .done()
+        .expect("done");
+    assert_eq!(created.name, name);
+    let same: Vec<_> = pm
+        .list()
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter(|p| p.name == name)
+        .collect();
+    assert_eq!(same.len(), 1, "created exactly once: {same:?}");
+
+    let assignment = pm
+        .assign(&created.id, &id)
+        .await
+        .expect("reconciled assign")
+        .done()
+        .expect("done");
+    assert_eq!(assignment.identity_id, id);
+    let held = pm.assignments(&created.id).await.expect("assignments");
+    assert_eq!(
+        held.items.len(),
+        1,
+        "assigned exactly once: {:?}",
+        held.items
+    );
+    account.service_accounts().list().await.expect("granted");
+
+    let revoked = pm
+        .revoke(&created.id, &assignment.id, false)
+        .await
+        .expect("reconciled revoke");
+    assert_eq!(revoked, Outcome::Done(()));
+    let err = account.service_accounts().list().await.unwrap_err();
+    assert_denied(&err, "Auth:ServiceAccounts:Read");
+    let stats = s.admin.retry_stats();
+    assert!(
+        stats.reconciliations >= 3 && stats.reconciled_applied >= 3,
+        "each lost answer was checked and found carried out: {stats:?}"
+    );
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end: a SoftHSM2 token, the local Dfns emulator whose admin key lives
-# on the token, a second HSM-resident key enrolled as a service account, the account's
-# lifecycle, and a call signed by the account's own HSM key. Cleans up after itself.
+# on the token, a permission for the new account, a second HSM-resident key enrolled as a
+# service account holding it, the account's lifecycle, and calls signed by the account's own
+# HSM key. Cleans up after itself.
 #
 #   scripts/demo.sh                 # everything local (emulator), nothing to configure
 #
@@ -71,9 +72,17 @@ else
 fi
 
 NAME=demo-bot-$(date +%s)
-say "enroll an HSM-resident key as service account $NAME"
+say "a permission for the account: read service accounts and update them"
+# A new service account holds no permission until one is assigned (Dfns's current rule).
+hsm --output json permission create --name "$NAME-ops" \
+    --operation Auth:ServiceAccounts:Read Auth:ServiceAccounts:Update >"$WORK/permission.json"
+PERMISSION=$(jq -r .id "$WORK/permission.json")
+jq '{id, name, operations}' "$WORK/permission.json"
+
+say "enroll an HSM-resident key as service account $NAME, holding $PERMISSION"
 hsm --output json service-account enroll --name "$NAME" --key-label demo-bot \
-    --days-valid 30 --external-id "$NAME" --token-out "$WORK/$NAME.token" >"$WORK/enroll.json"
+    --days-valid 30 --external-id "$NAME" --permission-id "$PERMISSION" \
+    --token-out "$WORK/$NAME.token" >"$WORK/enroll.json"
 jq . "$WORK/enroll.json"
 ID=$(jq -r .serviceAccountId "$WORK/enroll.json")
 CRED=$(jq -r .credId "$WORK/enroll.json")
@@ -86,18 +95,23 @@ hsm service-account deactivate "$ID" | head -1
 hsm service-account activate "$ID" | head -1
 hsm service-account get "$ID" | head -1
 
-say "a call signed by the service account's own HSM key"
+say "calls as the service account, signed by its own HSM key"
 # The account's identity: its token, its credential, its key on the HSM.
-DFNS_AUTH_TOKEN_FILE=$WORK/$NAME.token DFNS_CRED_ID=$CRED DFNS_SIGNING_KEY=$URI \
-    hsm --output json service-account update "$ID" --external-id "$NAME-by-itself" >"$WORK/self.json"
-jq '.userInfo | {userId, name, externalId}' "$WORK/self.json"
+as_account() {
+    DFNS_AUTH_TOKEN_FILE=$WORK/$NAME.token DFNS_CRED_ID=$CRED DFNS_SIGNING_KEY=$URI hsm "$@"
+}
+as_account service-account list | grep -F "$ID"
+as_account --output json service-account update "$ID" --external-id "$NAME-by-itself" >"$WORK/self.json"
+jq '.userInfo | {userId, name, externalId, permissions: [.permissionAssignments[].permissionName]}' "$WORK/self.json"
 
-say "archive"
+say "archive the account and its permission"
 hsm service-account archive "$ID" --force | head -1
+hsm permission archive "$PERMISSION" | head -1
 
 say "summary"
 cat <<SUMMARY
 service account : $ID
+permission      : $PERMISSION (Auth:ServiceAccounts:Read, Auth:ServiceAccounts:Update)
 credential id   : $CRED
 key URI         : $URI
 token file      : $WORK/$NAME.token (mode $(stat -c %a "$WORK/$NAME.token"), deleted on exit unless KEEP=1)

@@ -1,11 +1,11 @@
 //! dfns-hsm's API client with HSM signers (real SoftHSM2 keys) against the real emulator over
-//! HTTP: every service-account call, and the failure paths Dfns enforces.
+//! HTTP: every service-account and permission call, and the failure paths Dfns enforces.
 
 use std::sync::Arc;
 
 use dfns_hsm::api::{
-    ApiError, ApiUrl, AuthToken, CreateServiceAccount, DfnsClient, Method, Outcome, RequestBody,
-    UpdateServiceAccount,
+    ApiError, ApiUrl, AuthToken, CreatePermission, CreateServiceAccount, DfnsClient, Method,
+    Outcome, RequestBody, UpdatePermission, UpdateServiceAccount,
 };
 use dfns_hsm::hsm::{Algorithm, Key, Token};
 use dfns_hsm::signer::{FirstFactor, HsmSigner, KeyAssertion, Signer};
@@ -61,14 +61,44 @@ fn create_body(name: &str, key: &Key) -> CreateServiceAccount {
     }
 }
 
-/// Create an account for a fresh HSM key; returns (account client signing with that key, id).
+/// As the admin, a new permission allowing `operations`; returns its id.
+async fn grant(s: &Setup, operations: &[&str]) -> String {
+    let request = CreatePermission {
+        name: unique_label("permission"),
+        operations: operations.iter().map(|o| (*o).to_owned()).collect(),
+    };
+    s.admin
+        .permissions()
+        .create(&request)
+        .await
+        .expect("create permission")
+        .done()
+        .expect("not pending")
+        .id
+}
+
+/// Create an account for a fresh HSM key, allowed to read service accounts; returns (account
+/// client signing with that key, id).
 async fn new_account(s: &Setup, alg: Algorithm) -> (DfnsClient, String) {
+    let reader = grant(s, &["Auth:ServiceAccounts:Read"]).await;
+    new_account_with(s, alg, Some(reader)).await
+}
+
+/// Create an account for a fresh HSM key, with `permission_id` assigned at creation.
+async fn new_account_with(
+    s: &Setup,
+    alg: Algorithm,
+    permission_id: Option<String>,
+) -> (DfnsClient, String) {
     let key = hsm_key(&s.token, "sa", alg);
     let name = unique_label("account");
     let created = s
         .admin
         .service_accounts()
-        .create(&create_body(&name, &key))
+        .create(&CreateServiceAccount {
+            permission_id,
+            ..create_body(&name, &key)
+        })
         .await
         .expect("create")
         .done()
@@ -94,11 +124,16 @@ fn status(e: &ApiError) -> u16 {
 async fn every_service_account_call_with_hsm_keys() {
     let s = setup(&[]);
     let sa = s.admin.service_accounts();
+    // Each account may update itself (and nothing else).
+    let updater = grant(&s, &["Auth:ServiceAccounts:Update"]).await;
     for alg in Algorithm::ALL {
         let key = hsm_key(&s.token, "life", alg);
         let name = unique_label("life");
         let created = sa
-            .create(&create_body(&name, &key))
+            .create(&CreateServiceAccount {
+                permission_id: Some(updater.clone()),
+                ..create_body(&name, &key)
+            })
             .await
             .expect("create")
             .done()
@@ -438,4 +473,216 @@ async fn the_generic_call_signs_only_when_the_endpoint_requires_it() {
         Outcome::Done(r) => assert_eq!(r.body["userInfo"]["externalId"], "via-call"),
         Outcome::PendingApproval(_) => panic!("not pending"),
     }
+}
+
+/// The 403 of a missing permission, naming the operation.
+fn assert_denied(e: &ApiError, operation: &str) {
+    assert_eq!(status(e), 403, "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "is not authorized to perform operation ({operation})"
+        )),
+        "the error must name {operation}: {e}"
+    );
+}
+
+#[tokio::test]
+async fn permissions_are_created_assigned_and_revoked_with_hsm_keys() {
+    let s = setup(&[]);
+    let pm = s.admin.permissions();
+    let (account, id) = new_account_with(&s, Algorithm::EcdsaP256, None).await;
+
+    // No permission: it can neither list nor update itself.
+    let err = account.service_accounts().list().await.unwrap_err();
+    assert_denied(&err, "Auth:ServiceAccounts:Read");
+    let update = UpdateServiceAccount {
+        name: None,
+        external_id: Some("self".into()),
+    };
+    let err = account
+        .service_accounts()
+        .update(&id, &update)
+        .await
+        .unwrap_err();
+    assert_denied(&err, "Auth:ServiceAccounts:Update");
+    let err = account.permissions().list().await.unwrap_err();
+    assert_denied(&err, "Permissions:Read");
+
+    // A permission, created and read back.
+    let name = unique_label("ops");
+    let created = pm
+        .create(&CreatePermission {
+            name: name.clone(),
+            operations: vec![
+                "Auth:ServiceAccounts:Read".into(),
+                "Auth:ServiceAccounts:Update".into(),
+            ],
+        })
+        .await
+        .expect("create")
+        .done()
+        .expect("done");
+    assert!(created.id.starts_with("pm-"), "{created:?}");
+    assert_eq!(created.name, name);
+    assert!(!created.is_immutable && !created.is_archived);
+    assert_eq!(pm.get(&created.id).await.expect("get"), created);
+    let all = pm.list().await.expect("list");
+    assert!(all.items.iter().any(|p| p.id == created.id));
+    let owner = all
+        .items
+        .iter()
+        .find(|p| p.is_immutable)
+        .expect("the admin's owner permission");
+
+    // Assigned: the account can list and update itself.
+    let assignment = pm
+        .assign(&created.id, &id)
+        .await
+        .expect("assign")
+        .done()
+        .expect("done");
+    assert!(assignment.id.starts_with("as-"), "{assignment:?}");
+    assert_eq!(assignment.identity_id, id);
+    let listed = account.service_accounts().list().await.expect("list");
+    let me = listed.items.iter().find(|a| a.id() == id).expect("itself");
+    assert_eq!(me.user_info.permission_assignments.len(), 1);
+    assert_eq!(
+        me.user_info.permission_assignments[0].assignment_id,
+        assignment.id
+    );
+    account
+        .service_accounts()
+        .update(&id, &update)
+        .await
+        .expect("update with the permission");
+    let held = pm.assignments(&created.id).await.expect("assignments");
+    assert_eq!(held.items, vec![assignment.clone()]);
+
+    // Revoked: refused again.
+    let revoked = pm
+        .revoke(&created.id, &assignment.id, false)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked, Outcome::Done(()));
+    let err = account.service_accounts().list().await.unwrap_err();
+    assert_denied(&err, "Auth:ServiceAccounts:Read");
+    assert!(pm
+        .assignments(&created.id)
+        .await
+        .expect("assignments")
+        .items
+        .is_empty());
+
+    // Update, archive, unarchive, delete.
+    let renamed = pm
+        .update(
+            &created.id,
+            &UpdatePermission {
+                name: Some(format!("{name}-2")),
+                operations: None,
+            },
+        )
+        .await
+        .expect("update")
+        .done()
+        .expect("done");
+    assert_eq!(renamed.name, format!("{name}-2"));
+    assert_eq!(renamed.operations, created.operations);
+    let archived = pm.archive(&created.id, true).await.expect("archive");
+    assert!(archived.done().expect("done").is_archived);
+    let err = pm.assign(&created.id, &id).await.unwrap_err();
+    assert_eq!(
+        status(&err),
+        400,
+        "an archived permission cannot be assigned: {err}"
+    );
+    let back = pm.archive(&created.id, false).await.expect("unarchive");
+    assert!(!back.done().expect("done").is_archived);
+    assert_eq!(
+        pm.delete(&created.id).await.expect("delete"),
+        Outcome::Done(())
+    );
+    let err = pm.get(&created.id).await.unwrap_err();
+    assert_eq!(status(&err), 404, "{err}");
+
+    // The owner permission cannot be changed, even by the admin.
+    let err = pm
+        .update(
+            &owner.id,
+            &UpdatePermission {
+                name: None,
+                operations: Some(vec!["Permissions:Read".into()]),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), 403, "{err}");
+    assert_eq!(pm.get(&owner.id).await.expect("owner"), *owner);
+}
+
+#[tokio::test]
+async fn permission_changes_whose_answers_are_lost_are_reconciled_not_repeated() {
+    // Every permission change is carried out, then its answer lost (connection closed).
+    let s = setup(&[
+        "--drop-response-rate",
+        "1",
+        "--drop-response-route",
+        "POST /permissions",
+        "--drop-response-route",
+        "DELETE /permissions",
+        "--drop-response-mode",
+        "close",
+    ]);
+    let pm = s.admin.permissions();
+    let (account, id) = new_account_with(&s, Algorithm::EcdsaP256, None).await;
+    let name = unique_label("lost");
+    let request = CreatePermission {
+        name: name.clone(),
+        operations: vec!["Auth:ServiceAccounts:Read".into()],
+    };
+    let created = pm
+        .create(&request)
+        .await
+        .expect("reconciled create")
+        .done()
+        .expect("done");
+    assert_eq!(created.name, name);
+    let same: Vec<_> = pm
+        .list()
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter(|p| p.name == name)
+        .collect();
+    assert_eq!(same.len(), 1, "created exactly once: {same:?}");
+
+    let assignment = pm
+        .assign(&created.id, &id)
+        .await
+        .expect("reconciled assign")
+        .done()
+        .expect("done");
+    assert_eq!(assignment.identity_id, id);
+    let held = pm.assignments(&created.id).await.expect("assignments");
+    assert_eq!(
+        held.items.len(),
+        1,
+        "assigned exactly once: {:?}",
+        held.items
+    );
+    account.service_accounts().list().await.expect("granted");
+
+    let revoked = pm
+        .revoke(&created.id, &assignment.id, false)
+        .await
+        .expect("reconciled revoke");
+    assert_eq!(revoked, Outcome::Done(()));
+    let err = account.service_accounts().list().await.unwrap_err();
+    assert_denied(&err, "Auth:ServiceAccounts:Read");
+    let stats = s.admin.retry_stats();
+    assert!(
+        stats.reconciliations >= 3 && stats.reconciled_applied >= 3,
+        "each lost answer was checked and found carried out: {stats:?}"
+    );
 }

@@ -62,6 +62,19 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
     let token_out = dir.path().join("bot.token");
     let key_label = unique_label("bot");
     let audit = dir.path().join("audit.jsonl");
+    // The account will update itself: a permission allowing it, assigned at creation.
+    let (ok, out, err) = run(admin.cli().args([
+        "--output",
+        "json",
+        "permission",
+        "create",
+        "--name",
+        &unique_label("self-update"),
+        "--operation",
+        "Auth:ServiceAccounts:Update",
+    ]));
+    assert!(ok, "permission create: {err}");
+    let permission_id = json(&out)["id"].as_str().expect("id").to_owned();
     let (ok, out, err) = run(admin
         .cli()
         .arg("--audit-log")
@@ -79,6 +92,8 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
             "ed25519",
             "--days-valid",
             "7",
+            "--permission-id",
+            &permission_id,
             "--token-out",
         ])
         .arg(&token_out));

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dfns_hsm::api::{
-    ApiUrl, AuthToken, CreateServiceAccount, DfnsClient, Outcome, UpdateServiceAccount,
+    ApiUrl, AuthToken, CreatePermission, CreateServiceAccount, DfnsClient, Outcome,
+    UpdateServiceAccount,
 };
 use dfns_hsm::hsm::Key;
 use dfns_hsm::signer::{HsmSigner, SoftwareSigner};
@@ -29,7 +30,8 @@ pub struct HsmAccount {
     pub client: DfnsClient,
 }
 
-/// As the emulator's admin, create a service account for `key` and return a client for it.
+/// As the emulator's admin, create a service account for `key`, allowed to update service
+/// accounts (a new account holds no permission), and return a client for it.
 pub fn enroll(rt: &tokio::runtime::Runtime, emu: &Emulator, key: &Arc<Key>) -> HsmAccount {
     let url = ApiUrl::parse(emu.base_url()).expect("emulator URL");
     let admin_signer = SoftwareSigner::from_pem_file(&emu.admin_key_path(), &emu.admin_cred_id())
@@ -46,11 +48,20 @@ pub fn enroll(rt: &tokio::runtime::Runtime, emu: &Emulator, key: &Arc<Key>) -> H
         .public_key_pem
         .clone()
         .expect("the key has a public key");
+    let permission = rt
+        .block_on(admin.permissions().create(&CreatePermission {
+            name: "bench-hsm-update".into(),
+            operations: vec!["Auth:ServiceAccounts:Update".into()],
+        }))
+        .expect("create the benchmark permission");
+    let Outcome::Done(permission) = permission else {
+        panic!("permission creation is pending approval");
+    };
     let created = rt
         .block_on(admin.service_accounts().create(&CreateServiceAccount {
             name: "bench-hsm".into(),
             public_key: pem,
-            permission_id: None,
+            permission_id: Some(permission.id),
             external_id: None,
             days_valid: Some(30),
         }))

@@ -18,6 +18,7 @@ use crate::auth::{self, AccessClaims};
 use crate::clock;
 use crate::files;
 use crate::ids;
+use crate::permissions;
 use crate::public_key::PublicKey;
 use crate::state::{self, AccessToken, Credential, State, User};
 use crate::token::TokenKey;
@@ -125,7 +126,6 @@ fn create(opts: &BootstrapOptions) -> Result<State, String> {
         is_active: true,
         archived: false,
         external_id: None,
-        permission: None,
         credential: Credential {
             cred_id: ids::new_cred_id(),
             credential_uuid: ids::new_id("cr"),
@@ -140,6 +140,10 @@ fn create(opts: &BootstrapOptions) -> Result<State, String> {
         date_created: now,
     };
     state.admin_user_id = admin.user_id.clone();
+    // The admin holds every operation through the immutable owner permission.
+    let (owner, assignment) = permissions::owner(&admin.user_id);
+    state.permissions.push(owner);
+    state.assignments.push(assignment);
     state.users.push(admin);
     state::save(dir, &state)?;
     tracing::info!(org = %state.org_id, admin = %state.admin_user_id, "bootstrapped a new organization");

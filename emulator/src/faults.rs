@@ -401,6 +401,10 @@ async fn lose(response: Response, mode: DropMode) -> Response {
             // connection ends: a response lost mid-flight.
             let (mut parts, _) = response.into_parts();
             parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            // A 204 has no body for the server to fail on: it would arrive complete.
+            if parts.status == StatusCode::NO_CONTENT {
+                parts.status = StatusCode::OK;
+            }
             Response::from_parts(parts, Body::new(BrokenBody))
         }
         DropMode::Error500 => ApiError::new(

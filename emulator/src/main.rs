@@ -1,8 +1,9 @@
 //! `dfns-emulator`: a local Dfns-compatible API server for tests, demos and CI.
 //!
-//! It serves user-action signing (`/auth/action/init`, `/auth/action`) and the service-account
-//! endpoints, verifies Key-credential signatures for real (P-256, secp256k1, Ed25519, RSA),
-//! and persists its organization in a state dir. See `--help` and [`bootstrap`] for the layout.
+//! It serves user-action signing (`/auth/action/init`, `/auth/action`), the service-account
+//! and the permissions endpoints (each enforcing its permission), verifies Key-credential
+//! signatures for real (P-256, secp256k1, Ed25519, RSA), and persists its organization in a
+//! state dir. See `--help` and [`bootstrap`] for the layout.
 
 mod app;
 mod approval;
@@ -15,6 +16,7 @@ mod error;
 mod faults;
 mod files;
 mod ids;
+mod permissions;
 mod public_key;
 mod routes;
 mod server;

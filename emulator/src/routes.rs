@@ -15,6 +15,7 @@ use crate::body::MAX_BODY_BYTES;
 use crate::error::ApiError;
 use crate::faults;
 use crate::ids;
+use crate::permissions;
 use crate::service_accounts;
 use crate::user_action;
 
@@ -41,6 +42,28 @@ pub fn router(app: AppState) -> Router {
             "/auth/service-accounts/{id}/deactivate",
             put(service_accounts::deactivate),
         )
+        .route(
+            "/permissions",
+            get(permissions::list).post(permissions::create),
+        )
+        .route(
+            "/permissions/{permissionId}",
+            get(permissions::get_one)
+                .put(permissions::update)
+                .delete(permissions::delete),
+        )
+        .route(
+            "/permissions/{permissionId}/archive",
+            put(permissions::archive),
+        )
+        .route(
+            "/permissions/{permissionId}/assignments",
+            get(permissions::list_assignments).post(permissions::assign),
+        )
+        .route(
+            "/permissions/{permissionId}/assignments/{assignmentId}",
+            axum::routing::delete(permissions::revoke),
+        )
         .route("/_emulator/stats", get(emulator_stats))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -60,7 +83,7 @@ async fn unknown_route(req: Request) -> ApiError {
     ApiError::not_found(
         "route_not_found",
         format!(
-            "no such endpoint: {} {} (the emulator serves /auth/action, /auth/action/init and /auth/service-accounts)",
+            "no such endpoint: {} {} (the emulator serves /auth/action, /auth/action/init, /auth/service-accounts and /permissions)",
             req.method(),
             req.uri().path()
         ),

@@ -3,8 +3,16 @@
 //! Semantics: names are unique among live service accounts (409); only an organization user,
 //! not a service account, may create one (403); `accessToken` appears only in the create
 //! response; a deactivated or archived account's token stops authenticating (401); archived
-//! accounts disappear from list and get (404) and free their name. The archive (DELETE)
-//! response is the account's final state, with `isActive: false`.
+//! accounts disappear from list and get (404), free their name and lose their permission
+//! assignments. The archive (DELETE) response is the account's final state, with
+//! `isActive: false`.
+//!
+//! Permissions (Dfns's API reference, "Required Permissions"): list and get need
+//! `Auth:ServiceAccounts:Read`; create, update, activate and deactivate need
+//! `Auth:ServiceAccounts:Create`, `:Update`, `:Activate` and `:Deactivate`; archive needs
+//! `Auth:ServiceAccounts:Delete`. The check comes after authentication and the user-action
+//! check, before the body is read and the account looked up. A new account holds no
+//! permission unless the create names one (`permissionId`: it must exist and not be archived).
 
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -21,8 +29,9 @@ use crate::body::{parse_json, parse_optional_json};
 use crate::clock;
 use crate::error::ApiError;
 use crate::ids;
+use crate::permissions::{self, ops};
 use crate::public_key::PublicKey;
-use crate::state::{AccessToken, Credential, PermissionAssignment, State as OrgState, User};
+use crate::state::{AccessToken, Credential, State as OrgState, User};
 use crate::user_action::Signed;
 
 /// Largest `daysValid` accepted.
@@ -50,18 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AccountId {
 
 /// The JSON view of a service account (`{userInfo, accessTokens}`); `access_token` only on create.
 fn view(state: &OrgState, user: &User, access_token: Option<&str>) -> Value {
-    let assignments: Vec<Value> = user
-        .permission
-        .iter()
-        .map(|p| {
-            json!({
-                "permissionName": p.permission_id,
-                "permissionId": p.permission_id,
-                "assignmentId": p.assignment_id,
-                "operations": [],
-            })
-        })
-        .collect();
+    let assignments = permissions::held_by(state, &user.user_id);
     let mut user_info = json!({
         "username": user.username,
         "name": user.name,
@@ -122,8 +120,9 @@ fn accepted(body: Value) -> Response {
 }
 
 /// `GET /auth/service-accounts`.
-pub async fn list(State(app): State<AppState>, _caller: Caller) -> Json<Value> {
+pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let inner = app.lock();
+    permissions::require(&inner.state, &caller, ops::SERVICE_ACCOUNTS_READ)?;
     let items: Vec<Value> = inner
         .state
         .users
@@ -131,16 +130,17 @@ pub async fn list(State(app): State<AppState>, _caller: Caller) -> Json<Value> {
         .filter(|u| u.is_service_account && !u.archived)
         .map(|u| view(&inner.state, u, None))
         .collect();
-    Json(json!({ "items": items }))
+    Ok(Json(json!({ "items": items })))
 }
 
 /// `GET /auth/service-accounts/{id}`.
 pub async fn get_one(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     AccountId(id): AccountId,
 ) -> Result<Json<Value>, ApiError> {
     let inner = app.lock();
+    permissions::require(&inner.state, &caller, ops::SERVICE_ACCOUNTS_READ)?;
     let user = inner
         .state
         .live_user(&id)
@@ -176,6 +176,7 @@ pub async fn create(
             ),
         ));
     }
+    permissions::require(&app.lock().state, &caller, ops::SERVICE_ACCOUNTS_CREATE)?;
     let req: CreateBody = parse_json(&body, "CreateServiceAccountBody")?;
     if req.name.is_empty() {
         return Err(ApiError::bad_request(
@@ -198,6 +199,9 @@ pub async fn create(
     let mut inner = app.lock();
     if name_taken(&inner.state, &req.name, None) {
         return Err(conflict(&req.name));
+    }
+    if let Some(pm) = &req.permission_id {
+        permissions::assignable(&inner.state, pm)?;
     }
     if app.needs_approval(Operation::Create) {
         let body_json = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -222,10 +226,6 @@ pub async fn create(
         is_active: true,
         archived: false,
         external_id: req.external_id,
-        permission: req.permission_id.map(|permission_id| PermissionAssignment {
-            permission_id,
-            assignment_id: ids::new_id("as"),
-        }),
         credential: Credential {
             cred_id: ids::new_cred_id(),
             credential_uuid: ids::new_id("cr"),
@@ -241,9 +241,14 @@ pub async fn create(
     };
     let token =
         auth::mint_access_token(&app.key, &inner.state.org_id, &user, user.token.expires_at)?;
+    let before = inner.state.clone();
     inner.state.users.push(user.clone());
+    if let Some(pm) = &req.permission_id {
+        let assignment = permissions::new_assignment(pm, &user.user_id);
+        inner.state.assignments.push(assignment);
+    }
     if let Err(e) = app.persist(&inner.state) {
-        inner.state.users.pop();
+        inner.state = before;
         return Err(e);
     }
     app.faults
@@ -307,6 +312,7 @@ pub async fn update(
     AccountId(id): AccountId,
     Signed { caller, body }: Signed,
 ) -> Result<Response, ApiError> {
+    permissions::require(&app.lock().state, &caller, ops::SERVICE_ACCOUNTS_UPDATE)?;
     let req: UpdateBody = parse_optional_json(&body, "UpdateServiceAccountBody")?;
     if req.name.as_deref() == Some("") {
         return Err(ApiError::bad_request(
@@ -352,6 +358,7 @@ pub async fn activate(
     AccountId(id): AccountId,
     Signed { caller, body }: Signed,
 ) -> Result<Response, ApiError> {
+    permissions::require(&app.lock().state, &caller, ops::SERVICE_ACCOUNTS_ACTIVATE)?;
     let _: EmptyBody = parse_optional_json(&body, "ActivateServiceAccount body (empty or {})")?;
     let mut inner = app.lock();
     require_exists(&mut inner, &id)?;
@@ -382,6 +389,7 @@ pub async fn deactivate(
     AccountId(id): AccountId,
     Signed { caller, body }: Signed,
 ) -> Result<Response, ApiError> {
+    permissions::require(&app.lock().state, &caller, ops::SERVICE_ACCOUNTS_DEACTIVATE)?;
     let req: DeactivateBody = parse_optional_json(&body, "DeactivateServiceAccountBody")?;
     let mut inner = app.lock();
     require_exists(&mut inner, &id)?;
@@ -414,6 +422,7 @@ pub async fn archive(
     query: Result<Query<ArchiveQuery>, axum::extract::rejection::QueryRejection>,
     Signed { caller, body }: Signed,
 ) -> Result<Response, ApiError> {
+    permissions::require(&app.lock().state, &caller, ops::SERVICE_ACCOUNTS_DELETE)?;
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request("invalid_query", format!("invalid query string: {e}"))
     })?;
@@ -438,10 +447,14 @@ pub async fn archive(
             json!({}),
         )));
     }
+    // An archived account can never authenticate again: its assignments go with it.
+    let assignments = inner.state.assignments.clone();
+    inner.state.assignments.retain(|a| a.identity_id != id);
     let view = mutate(&app, &mut inner, Operation::Archive, &id, |u| {
         u.is_active = false;
         u.archived = true;
-    })?;
+    })
+    .inspect_err(|_| inner.state.assignments = assignments)?;
     tracing::info!(service_account = %id, "service account archived");
     Ok(Json(view).into_response())
 }

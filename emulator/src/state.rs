@@ -1,5 +1,6 @@
 //! The persisted organization: users (the admin and service accounts), their Key credentials
-//! and access tokens, and the token-signing key. Saved as `DIR/state.json` (mode 0600).
+//! and access tokens, permissions and their assignments, and the token-signing key. Saved as
+//! `DIR/state.json` (mode 0600).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,8 @@ use crate::token::TokenKey;
 
 /// File name of the state inside the state dir.
 pub const STATE_FILE: &str = "state.json";
-/// Schema version written to `state.json`.
-const VERSION: u32 = 1;
+/// Schema version written to `state.json` (2: permissions and assignments).
+const VERSION: u32 = 2;
 
 /// Everything that survives a restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +33,48 @@ pub struct State {
     pub admin_user_id: String,
     /// All users, admin first; archived service accounts stay here, marked.
     pub users: Vec<User>,
+    /// Every permission, the bootstrap owner permission first; deleted ones are removed.
+    pub permissions: Vec<Permission>,
+    /// Every live assignment of a permission to an identity; revoked ones are removed.
+    pub assignments: Vec<Assignment>,
+}
+
+/// A named set of operations (`pm-…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Permission {
+    /// `pm-…`.
+    pub id: String,
+    /// Display name (unique among permissions).
+    pub name: String,
+    /// Operation names, e.g. `Auth:ServiceAccounts:Read`.
+    pub operations: Vec<String>,
+    /// True for the bootstrap owner permission: it cannot be changed, archived or deleted.
+    pub is_immutable: bool,
+    /// An archived permission grants nothing and cannot be assigned; its assignments stay.
+    pub is_archived: bool,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+    /// Last change, RFC 3339.
+    pub date_updated: String,
+}
+
+/// A permission held by an identity (`as-…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Assignment {
+    /// `as-…`.
+    pub id: String,
+    /// The permission (`pm-…`).
+    pub permission_id: String,
+    /// The user or service account holding it (`us-…`).
+    pub identity_id: String,
+    /// True for the admin's owner assignment: it cannot be revoked.
+    pub is_immutable: bool,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+    /// Last change, RFC 3339.
+    pub date_updated: String,
 }
 
 /// An organization user or a service account.
@@ -54,24 +97,12 @@ pub struct User {
     pub archived: bool,
     /// Optional caller-chosen correlation id.
     pub external_id: Option<String>,
-    /// Optional permission assigned at creation (`pm-…`) and its assignment id (`as-…`).
-    pub permission: Option<PermissionAssignment>,
     /// The single Key credential of this user.
     pub credential: Credential,
     /// The single long-lived access token of this user.
     pub token: AccessToken,
     /// Creation time, RFC 3339.
     pub date_created: String,
-}
-
-/// A permission assigned to a user.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PermissionAssignment {
-    /// `pm-…` as given by the caller.
-    pub permission_id: String,
-    /// `as-…`, minted by the emulator.
-    pub assignment_id: String,
 }
 
 /// A Key credential: the public key that signs this user's actions.
@@ -116,6 +147,28 @@ impl State {
             .find(|u| u.user_id == user_id && !u.archived)
     }
 
+    /// A permission by id (archived ones included).
+    pub fn permission(&self, id: &str) -> Option<&Permission> {
+        self.permissions.iter().find(|p| p.id == id)
+    }
+
+    /// The assignments held by `identity_id`, with their permissions.
+    pub fn assignments_of<'a>(
+        &'a self,
+        identity_id: &'a str,
+    ) -> impl Iterator<Item = (&'a Assignment, &'a Permission)> + 'a {
+        self.assignments
+            .iter()
+            .filter(move |a| a.identity_id == identity_id)
+            .filter_map(move |a| self.permission(&a.permission_id).map(|p| (a, p)))
+    }
+
+    /// Whether `identity_id` holds `operation` through a permission that is not archived.
+    pub fn grants(&self, identity_id: &str, operation: &str) -> bool {
+        self.assignments_of(identity_id)
+            .any(|(_, p)| !p.is_archived && p.operations.iter().any(|o| o == operation))
+    }
+
     /// A live (not archived) service account by id, mutable.
     pub fn live_service_account_mut(&mut self, user_id: &str) -> Option<&mut User> {
         self.users
@@ -138,6 +191,8 @@ pub fn new_state(token_key: &TokenKey, org_id: String, app_id: String) -> State 
         app_id,
         admin_user_id: String::new(),
         users: Vec::new(),
+        permissions: Vec::new(),
+        assignments: Vec::new(),
     }
 }
 
@@ -149,15 +204,19 @@ pub fn load(dir: &Path) -> Result<Option<State>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let state: State = serde_json::from_slice(&text)
-        .map_err(|e| format!("{} is not a valid emulator state: {e}", path.display()))?;
-    if state.version != VERSION {
+    let invalid =
+        |e: serde_json::Error| format!("{} is not a valid emulator state: {e}", path.display());
+    let value: serde_json::Value = serde_json::from_slice(&text).map_err(invalid)?;
+    // The version first: an older file lacks fields this version requires.
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(VERSION)) {
         return Err(format!(
             "{} has version {}, this emulator reads version {VERSION}; use a fresh --state-dir",
             path.display(),
-            state.version
+            version.map_or_else(|| "none".to_owned(), |v| v.to_string())
         ));
     }
+    let state: State = serde_json::from_value(value).map_err(invalid)?;
     Ok(Some(state))
 }
 

@@ -23,9 +23,12 @@ async fn lifecycle_and_response_shape() {
     let admin = emu.admin();
     let key = TestKey::p256();
     let pem = key.public_pem();
+    let pm = emu
+        .create_permission(&admin, "ops-bot-reader", &["Auth:ServiceAccounts:Read"])
+        .await;
     let body = json!({
         "name": "ops-bot", "publicKey": pem, "daysValid": 30,
-        "permissionId": "pm-aaaaa-bbbbb-cccccccccccccccc", "externalId": "ext-1"
+        "permissionId": pm, "externalId": "ext-1"
     });
     let (s, created) = create_status(&emu, &admin, body).await;
     assert_eq!(s, StatusCode::OK, "{created}");
@@ -37,9 +40,14 @@ async fn lifecycle_and_response_shape() {
     assert_eq!(info["isServiceAccount"], true);
     assert_eq!(info["isActive"], true);
     assert_eq!(info["name"], "ops-bot");
+    assert_eq!(info["permissionAssignments"][0]["permissionId"], json!(pm));
     assert_eq!(
-        info["permissionAssignments"][0]["permissionId"],
-        "pm-aaaaa-bbbbb-cccccccccccccccc"
+        info["permissionAssignments"][0]["permissionName"],
+        "ops-bot-reader"
+    );
+    assert_eq!(
+        info["permissionAssignments"][0]["operations"],
+        json!(["Auth:ServiceAccounts:Read"])
     );
     let token = &created["accessTokens"][0];
     assert_eq!(token["kind"], "ServiceAccount");
@@ -110,7 +118,17 @@ async fn lifecycle_and_response_shape() {
 async fn deactivate_activate_archive_control_authentication() {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
-    let (created, sa) = emu.create_sa(&admin, "bot", TestKey::ed25519()).await;
+    let (created, sa) = emu
+        .create_sa_granted(
+            &admin,
+            "bot",
+            TestKey::ed25519(),
+            &[
+                "Auth:ServiceAccounts:Read",
+                "Auth:ServiceAccounts:Deactivate",
+            ],
+        )
+        .await;
     let id = user_id(&created);
     let (s, _) = emu.get(SAS, &sa.token).await;
     assert_eq!(s, StatusCode::OK);
@@ -320,7 +338,14 @@ async fn approval_required_answers_202_unless_forced() {
         "ServiceAccounts:Update",
     ]);
     let admin = emu.admin();
-    let (created, sa) = emu.create_sa(&admin, "gated", TestKey::p256()).await;
+    let (created, sa) = emu
+        .create_sa_granted(
+            &admin,
+            "gated",
+            TestKey::p256(),
+            &["Auth:ServiceAccounts:Read"],
+        )
+        .await;
     let id = user_id(&created);
 
     let (s, v) = emu
@@ -398,7 +423,14 @@ async fn restart_keeps_state() {
     let admin = emu.admin();
     let key_before = std::fs::read(dir.join("admin.key.pem")).unwrap();
     let secret_before = std::fs::read_to_string(dir.join("state.json")).unwrap();
-    let (created, sa) = emu.create_sa(&admin, "survivor", TestKey::ed25519()).await;
+    let (created, sa) = emu
+        .create_sa_granted(
+            &admin,
+            "survivor",
+            TestKey::ed25519(),
+            &["Auth:ServiceAccounts:Update"],
+        )
+        .await;
     let id = user_id(&created);
     let (s, _) = emu
         .signed(&admin, Method::PUT, &format!("{SAS}/{id}/deactivate"), "")

@@ -13,7 +13,9 @@ use support::{code, sorted_client_data, ts_client_data, Emu, TestKey};
 async fn full_flow_as_service_account(key: TestKey, name: &str) {
     let emu = Emu::start(&[]);
     let admin = emu.admin();
-    let (created, sa) = emu.create_sa(&admin, name, key).await;
+    let (created, sa) = emu
+        .create_sa_granted(&admin, name, key, &["Auth:ServiceAccounts:Update"])
+        .await;
     let id = created["userInfo"]["userId"]
         .as_str()
         .expect("userId")

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The official-SDK side of dfns-hsm-bench's end-to-end section: as the emulator's admin, create
-// a service account with an in-memory P-256 key, then run CONCURRENCY loops of signed
+// a permission and a service account holding it with an in-memory P-256 key, then run CONCURRENCY loops of signed
 // `PUT /auth/service-accounts/{id}` (init, sign, action, PUT) through @dfns/sdk +
 // @dfns/sdk-keysigner for SECONDS, after a short warm-up.
 //
@@ -45,8 +45,12 @@ async function main() {
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
   const run = `${Date.now().toString(36)}-${process.pid}`;
+  // A new service account holds no permission: give it the one its updates need.
+  const permission = await admin.permissions.createPermission({
+    body: { name: `bench-sdk-${run}`, operations: ['Auth:ServiceAccounts:Update'] },
+  });
   const created = await admin.auth.createServiceAccount({
-    body: { name: `bench-sdk-${run}`, publicKey, daysValid: 30 },
+    body: { name: `bench-sdk-${run}`, publicKey, daysValid: 30, permissionId: permission.id },
   });
   const id = created.userInfo.userId;
   const token = created.accessTokens[0];

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Drive a running dfns-emulator with Dfns's official TypeScript SDK (@dfns/sdk +
-// @dfns/sdk-keysigner): the full service-account lifecycle as the emulator's admin, plus
-// signed calls made by new service accounts with their own token and key.
+// @dfns/sdk-keysigner): the full service-account lifecycle as the emulator's admin, the
+// permissions calls, plus signed calls made by new service accounts with their own token and
+// key (a new account holds no permission: each gets one from the admin first).
 //
 // Usage: node sdk-check.js STATE_DIR [--expect-archive-approval]
 //   (or DFNS_EMULATOR_STATE_DIR=...). With --expect-archive-approval the emulator must have been
@@ -32,12 +33,16 @@ const check = (cond, what) => {
   if (!cond) throw new Error(`assertion failed: ${what}`);
 };
 
-// Run `fn` and require it to fail with a DfnsError of HTTP status `status`.
-async function expectStatus(status, what, fn) {
+// Run `fn` and require it to fail with a DfnsError of HTTP status `status` (and, when given,
+// a message containing `needle`).
+async function expectStatus(status, what, fn, needle) {
   try {
     await fn();
   } catch (err) {
     if (err instanceof DfnsError && err.httpStatus === status) {
+      if (needle !== undefined && !String(err.message).includes(needle)) {
+        throw new Error(`${what}: HTTP ${status}, but the message does not name ${needle}: ${err.message}`);
+      }
       ok(`${what} -> ${status} (${err.message})`);
       return;
     }
@@ -125,6 +130,38 @@ async function main() {
     privateKey: key.privateKey,
   });
 
+  step = 'permissions';
+  check(Array.isArray(created.userInfo.permissionAssignments) && created.userInfo.permissionAssignments.length === 0,
+    'a new service account holds no permission');
+  const notAuthorized = (op) => `is not authorized to perform operation (${op})`;
+  await expectStatus(403, 'service account without a permission lists service accounts',
+    () => sa.auth.listServiceAccounts(), notAuthorized('Auth:ServiceAccounts:Read'));
+  await expectStatus(403, 'service account without a permission updates itself',
+    () => sa.auth.updateServiceAccount({ serviceAccountId: id, body: { externalId: `denied-${run}` } }),
+    notAuthorized('Auth:ServiceAccounts:Update'));
+  const selfOps = ['Auth:ServiceAccounts:Read', 'Auth:ServiceAccounts:Update', 'Auth:ServiceAccounts:Deactivate'];
+  const permission = await admin.permissions.createPermission({ body: { name: `sdk-self-${run}`, operations: selfOps } });
+  check(/^pm-/.test(permission.id) && permission.name === `sdk-self-${run}`, `permission shape: ${JSON.stringify(permission)}`);
+  check(JSON.stringify(permission.operations) === JSON.stringify(selfOps), 'permission operations');
+  const gotPermission = await admin.permissions.getPermission({ permissionId: permission.id });
+  check(gotPermission.id === permission.id && gotPermission.isArchived === false, 'getPermission');
+  const permissions = await admin.permissions.listPermissions();
+  check(permissions.items.some((p) => p.id === permission.id), 'listPermissions has the new permission');
+  check(permissions.items.some((p) => p.isImmutable === true), 'listPermissions has the immutable owner permission');
+  const assignment = await admin.permissions.createAssignment({ permissionId: permission.id, body: { identityId: id } });
+  check(/^as-/.test(assignment.id) && assignment.identityId === id, `assignment shape: ${JSON.stringify(assignment)}`);
+  const assignments = await admin.permissions.listAssignments({ permissionId: permission.id });
+  check(assignments.items.length === 1 && assignments.items[0].id === assignment.id, 'listAssignments');
+  const readable = await sa.auth.listServiceAccounts();
+  check(readable.items.some((a) => a.userInfo.userId === id), 'with the permission, the account lists service accounts');
+  const mine = await admin.auth.getServiceAccount({ serviceAccountId: id });
+  check(mine.userInfo.permissionAssignments[0].assignmentId === assignment.id, 'permissionAssignments shows the assignment');
+  await admin.permissions.deleteAssignment({ permissionId: permission.id, assignmentId: assignment.id });
+  await expectStatus(403, 'after revoke the account lists service accounts',
+    () => sa.auth.listServiceAccounts(), notAuthorized('Auth:ServiceAccounts:Read'));
+  await admin.permissions.createAssignment({ permissionId: permission.id, body: { identityId: id } });
+  ok('permissions: 403 naming the operation, create, get, list, assign, list assignments, revoke, 403 again, assign again');
+
   step = 'deactivate';
   const deactivated = await admin.auth.deactivateServiceAccount({ serviceAccountId: id, body: { force: false } });
   check(deactivated.userInfo.isActive === false, 'deactivated');
@@ -171,7 +208,10 @@ async function main() {
   for (const kind of ['P-256', 'secp256k1', 'Ed25519', 'RSA-2048']) {
     step = `service account with ${kind}`;
     const pair = newKeyPair(kind);
-    const acct = await admin.auth.createServiceAccount({ body: { name: `sdk-${kind}-${run}`, publicKey: pair.publicKey } });
+    const acct = await admin.auth.createServiceAccount({
+      body: { name: `sdk-${kind}-${run}`, publicKey: pair.publicKey, permissionId: permission.id },
+    });
+    check(acct.userInfo.permissionAssignments[0].permissionId === permission.id, `${kind}: permissionId assigned at creation`);
     const client = clientFor({
       baseUrl,
       orgId,

@@ -406,6 +406,31 @@ impl DfnsClient {
             .await
     }
 
+    /// Like [`Self::mutate_reconciled`] for a call whose answer carries nothing to decode
+    /// (Dfns documents no body for it): the result is `()`, whatever the body.
+    pub(crate) async fn mutate_reconciled_unit<F, Fut>(
+        &self,
+        method: Method,
+        target: &RequestTarget,
+        body: Option<&RequestBody>,
+        check: F,
+    ) -> Result<Settled<()>, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Check<()>, ApiError>>,
+    {
+        let method = &method;
+        self.retries()
+            .reconciled(
+                method,
+                target,
+                move || self.attempt(method, target, body),
+                |_: RawResponse| Ok(()),
+                check,
+            )
+            .await
+    }
+
     /// The retry loops with this client's policy and counters.
     fn retries(&self) -> Retries<'_> {
         Retries {

@@ -2,7 +2,8 @@
 //!
 //! The answer comes from the spec, per endpoint, never from the HTTP method alone:
 //! 1. [`SPEC_ENDPOINTS`]: every operation of the auth subset of the Dfns OpenAPI description
-//!    (v1.578.2), with whether its `security` includes `userActionSignature`;
+//!    (v1.578.2), with whether its `security` includes `userActionSignature`, and
+//!    [`PERMISSION_ENDPOINTS`], the permissions operations of Dfns's API reference;
 //! 2. otherwise [`NO_USER_ACTION`]: the non-GET endpoints elsewhere in the API whose security
 //!    lacks `userActionSignature` (login, registration, recovery, quotes, ...). This is the one
 //!    place that list lives;
@@ -61,6 +62,24 @@ pub const SPEC_ENDPOINTS: &[Endpoint] = &[
     ),
 ];
 
+/// The permissions endpoints, as Dfns's API reference lists them (its SDKs are generated from
+/// the same OpenAPI description): reads unsigned, every change user-action signed.
+pub const PERMISSION_ENDPOINTS: &[Endpoint] = &[
+    op("POST", "/permissions", true),
+    op("GET", "/permissions", false),
+    op("GET", "/permissions/{permissionId}", false),
+    op("PUT", "/permissions/{permissionId}", true),
+    op("PUT", "/permissions/{permissionId}/archive", true),
+    op("DELETE", "/permissions/{permissionId}", true),
+    op("POST", "/permissions/{permissionId}/assignments", true),
+    op("GET", "/permissions/{permissionId}/assignments", false),
+    op(
+        "DELETE",
+        "/permissions/{permissionId}/assignments/{assignmentId}",
+        true,
+    ),
+];
+
 /// Non-GET endpoints that need no user action: the operations of Dfns's OpenAPI description
 /// whose `security` lacks `userActionSignature`, plus those Dfns's SDKs added later.
 pub const NO_USER_ACTION: &[Endpoint] = &[
@@ -113,7 +132,7 @@ pub fn user_action_rule(method: &Method, path: &str) -> UserActionRule {
             .copied()
             .find(|e| method_matches(e.method, method) && template_matches(e.template, path))
     };
-    if let Some(e) = find(SPEC_ENDPOINTS) {
+    if let Some(e) = find(SPEC_ENDPOINTS).or_else(|| find(PERMISSION_ENDPOINTS)) {
         return UserActionRule::Spec(e);
     }
     if let Some(e) = find(NO_USER_ACTION) {
@@ -187,6 +206,26 @@ mod tests {
     }
 
     #[test]
+    fn permission_changes_are_signed_and_reads_are_not() {
+        assert!(needs(Method::POST, "/permissions"));
+        assert!(!needs(Method::GET, "/permissions"));
+        assert!(!needs(Method::GET, "/permissions/pm-1"));
+        assert!(needs(Method::PUT, "/permissions/pm-1"));
+        assert!(needs(Method::PUT, "/permissions/pm-1/archive"));
+        assert!(needs(Method::DELETE, "/permissions/pm-1"));
+        assert!(needs(Method::POST, "/permissions/pm-1/assignments"));
+        assert!(!needs(Method::GET, "/permissions/pm-1/assignments"));
+        assert!(needs(Method::DELETE, "/permissions/pm-1/assignments/as-1"));
+        assert!(matches!(
+            user_action_rule(&Method::GET, "/permissions/pm-1/assignments"),
+            UserActionRule::Spec(Endpoint {
+                template: "/permissions/{permissionId}/assignments",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn the_flow_itself_is_never_signed() {
         assert!(!needs(Method::POST, "/auth/action/init"));
         assert!(!needs(Method::POST, "/auth/action"));
@@ -243,7 +282,7 @@ mod tests {
     // The spec table and the exception list must agree where they overlap.
     #[test]
     fn tables_are_consistent() {
-        for e in SPEC_ENDPOINTS {
+        for e in SPEC_ENDPOINTS.iter().chain(PERMISSION_ENDPOINTS) {
             let method = Method::from_bytes(e.method.as_bytes()).expect("method");
             let path = e.template.replace('{', "x").replace('}', "");
             if e.method != "GET" && !e.user_action {

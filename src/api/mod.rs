@@ -54,6 +54,8 @@ mod error;
 mod http_error;
 mod jwt;
 mod outcome;
+mod permission_types;
+mod permissions;
 pub mod retry;
 mod service_accounts;
 mod target;
@@ -74,6 +76,11 @@ pub use error::{ApiError, GiveUpReason, Phase, RawBody};
 pub use http_error::{parse_error_body, AuthFailure, HttpError};
 pub use jwt::{AppMetadata, TokenClaims};
 pub use outcome::{ApiResponse, Outcome};
+pub use permission_types::{
+    AssignPermission, Assignment, AssignmentList, CreatePermission, Permission, PermissionList,
+    UpdatePermission,
+};
+pub use permissions::Permissions;
 pub use reqwest::Method;
 pub use retry::{RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;

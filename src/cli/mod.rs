@@ -11,6 +11,7 @@ mod hardening;
 mod hint;
 mod key;
 mod output;
+mod permission;
 mod service_account;
 mod text;
 mod token;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Service accounts: enroll an HSM key, create, list, get, update, (de)activate, archive.
     #[command(subcommand, name = "service-account")]
     ServiceAccount(service_account::ServiceAccountCommand),
+    /// Permissions: list, get, create, archive, assign, list assignments, revoke.
+    #[command(subcommand)]
+    Permission(permission::PermissionCommand),
     /// Call any Dfns endpoint, user-action signed when the endpoint requires it.
     Api(api::ApiCommandArgs),
     /// Check module, token, login, mechanisms and key safety.
@@ -75,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
         Command::Key(cmd) => key::run(&ctx, cmd).await?,
         Command::Token(cmd) => token::run(&ctx, cmd)?,
         Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd).await?,
+        Command::Permission(cmd) => permission::run(&ctx, cmd).await?,
         Command::Api(args) => api::run(&ctx, args).await?,
         Command::Completions { shell } => docs::completions(shell)?,
         Command::Manpage => docs::manpage()?,

@@ -203,9 +203,56 @@ impl Emu {
             .await
     }
 
-    /// Create a service account with `key`; asserts 200; returns the response and its identity.
+    /// Create a service account with `key` and no permission; asserts 200; returns the
+    /// response and its identity.
     pub async fn create_sa(&self, admin: &Identity, name: &str, key: TestKey) -> (Value, Identity) {
-        let body = json!({ "name": name, "publicKey": key.public_pem() }).to_string();
+        self.create_sa_with(admin, name, key, None).await
+    }
+
+    /// As `admin`, create a permission named `name` with `operations`; asserts 200; returns
+    /// its id.
+    pub async fn create_permission(
+        &self,
+        admin: &Identity,
+        name: &str,
+        operations: &[&str],
+    ) -> String {
+        let body = json!({ "name": name, "operations": operations }).to_string();
+        let (status, v) = self
+            .signed(admin, Method::POST, "/permissions", &body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "create permission failed: {v}");
+        v["id"].as_str().expect("permission id").to_owned()
+    }
+
+    /// Create a service account holding a new permission with `operations` (assigned at
+    /// creation with `permissionId`).
+    pub async fn create_sa_granted(
+        &self,
+        admin: &Identity,
+        name: &str,
+        key: TestKey,
+        operations: &[&str],
+    ) -> (Value, Identity) {
+        let pm = self
+            .create_permission(admin, &format!("{name}-permission"), operations)
+            .await;
+        self.create_sa_with(admin, name, key, Some(&pm)).await
+    }
+
+    /// Create a service account with `key`, and `permissionId` when given; asserts 200.
+    pub async fn create_sa_with(
+        &self,
+        admin: &Identity,
+        name: &str,
+        key: TestKey,
+        permission_id: Option<&str>,
+    ) -> (Value, Identity) {
+        let mut body = json!({ "name": name, "publicKey": key.public_pem() });
+        if let Some(pm) = permission_id {
+            body["permissionId"] = json!(pm);
+        }
+        let body = body.to_string();
         let (status, v) = self
             .signed(admin, Method::POST, "/auth/service-accounts", &body)
             .await;

@@ -14,6 +14,7 @@ fn json(out: &str) -> Value {
 fn generate_list_export_and_sign_for_every_algorithm() {
     let _serial = serial();
     let t = token();
+    let mut generated_count = 0;
     for alg in Algorithm::ALL {
         let label = unique_label(&format!("cli-{}", alg.name()));
         let (ok, out, err) = run(t.cli().args([
@@ -26,7 +27,20 @@ fn generate_list_export_and_sign_for_every_algorithm() {
             "--algorithm",
             alg.name(),
         ]));
+        if !t.require(&format!("generate_list_export_and_sign ({alg})"), alg) {
+            // What the module lacks is refused with an error naming the algorithm and module.
+            assert!(
+                !ok,
+                "generate {alg} succeeded on a module said to lack it: {out}"
+            );
+            assert!(
+                err.contains(alg.name()) && err.contains(&t.module.display().to_string()),
+                "{err}"
+            );
+            continue;
+        }
         assert!(ok, "generate {alg}: {err}");
+        generated_count += 1;
         let generated = json(&out);
         assert_eq!(generated["algorithm"], alg.name());
         let uri = generated["uri"].as_str().expect("uri").to_owned();
@@ -58,7 +72,7 @@ fn generate_list_export_and_sign_for_every_algorithm() {
     let (ok, out, err) = run(t.cli().args(["--output", "json", "key", "list"]));
     assert!(ok, "{err}");
     let keys = json(&out)["keys"].as_array().expect("keys").clone();
-    assert!(keys.len() >= Algorithm::ALL.len());
+    assert!(generated_count > 0 && keys.len() >= generated_count);
     for k in keys {
         assert_eq!(k["attributes"]["extractable"], false, "{k}");
         assert_eq!(k["attributes"]["sensitive"], true, "{k}");
@@ -147,8 +161,11 @@ fn token_list_shows_label_serial_and_mechanisms() {
         .iter()
         .filter_map(|m| m.as_str())
         .collect();
-    assert!(
-        mechs.contains(&"CKM_ECDSA") && mechs.contains(&"CKM_EDDSA"),
+    assert!(mechs.contains(&"CKM_ECDSA"), "{mechs:?}");
+    // EdDSA is listed exactly when pkcs11-tool (asked by the test kit) sees it.
+    assert_eq!(
+        mechs.contains(&"CKM_EDDSA"),
+        t.supports(Algorithm::Ed25519),
         "{mechs:?}"
     );
 }
@@ -181,6 +198,14 @@ fn doctor_passes_on_a_good_setup_and_examines_a_key() {
 fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
     let _serial = serial();
     let t = token();
+    // A wrong PIN on a TPM counts towards its dictionary-attack lockout, which would lock
+    // every later test out; pkcs11-spy wraps the module directly.
+    if !t.require_softhsm2(
+        "a_wrong_pin_is_tried_exactly_once_with_a_clear_error",
+        "counts C_Login with pkcs11-spy around the module; a wrong PIN on a TPM feeds its lockout",
+    ) {
+        return;
+    }
     let spy = [
         "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
         "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so",

@@ -61,6 +61,15 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
     let dir = tempfile::tempdir().expect("tmp");
     let token_out = dir.path().join("bot.token");
     let key_label = unique_label("bot");
+    // Ed25519 where the module has it (the admin's key is P-256), else RSA-2048.
+    let alg = if token().require(
+        "enroll_creates_saves_and_proves (ed25519 key)",
+        testkit::KeyAlgorithm::Ed25519,
+    ) {
+        "ed25519"
+    } else {
+        "rsa-2048"
+    };
     let audit = dir.path().join("audit.jsonl");
     let (ok, out, err) = run(admin
         .cli()
@@ -76,7 +85,7 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
             "--key-label",
             &key_label,
             "--algorithm",
-            "ed25519",
+            alg,
             "--days-valid",
             "7",
             "--token-out",
@@ -164,7 +173,7 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
         "--print-token",
     ]));
     assert!(!ok);
-    assert!(err.contains("ed25519") && err.contains(&key_label), "{err}");
+    assert!(err.contains(alg) && err.contains(&key_label), "{err}");
     let (ok, out, err) = run(admin.cli().args([
         "--output",
         "json",

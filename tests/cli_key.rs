@@ -383,3 +383,108 @@ fn the_pin_can_be_typed_at_a_prompt_and_no_terminal_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(err.contains("--pin-source env:VAR or file:PATH"), "{err}");
 }
+
+#[test]
+fn two_tokens_with_one_label_get_the_advice_to_select_by_serial() {
+    let t = token();
+    if !t.require_softhsm2(
+        "two_tokens_with_one_label_get_the_advice_to_select_by_serial",
+        "makes two SoftHSM2 tokens with softhsm2-util",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::create_dir(dir.path().join("tokens")).expect("tokens dir");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.path().join("tokens").display()
+        ),
+    )
+    .expect("conf");
+    for _ in 0..2 {
+        let (ok, _, err) = run(std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &conf)
+            .args(["--init-token", "--free", "--label", "twin"])
+            .args(["--pin", &t.pin, "--so-pin", &t.so_pin]));
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = run(t
+        .cli()
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["key", "list", "--token", "twin"]));
+    assert!(!ok);
+    assert!(
+        err.contains("2 tokens match label \"twin\"") && err.contains("their serials differ"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--token-serial"),
+        "the hint names the option: {err}"
+    );
+}
+
+#[test]
+fn tpm_tokens_share_one_serial_and_an_uninitialized_slot_is_passed_over() {
+    let t = token();
+    if t.implementation != testkit::Implementation::Tpm2 {
+        eprintln!(
+            "skipped tpm_tokens_share_one_serial_and_an_uninitialized_slot_is_passed_over: \
+             tpm2-pkcs11 only (this run is on {})",
+            t.implementation
+        );
+        return;
+    }
+    let _serial = serial();
+    // A store of its own with two tokens: tpm2-pkcs11 gives both serial 0000000000000000.
+    let store = tempfile::tempdir().expect("tmp");
+    let ptool = |args: &[&str]| {
+        let (ok, _, err) = run(std::process::Command::new("tpm2_ptool")
+            .envs(t.env())
+            .args(args)
+            .arg("--path")
+            .arg(store.path()));
+        assert!(ok, "tpm2_ptool {}: {err}", args[0]);
+    };
+    ptool(&["init", "--transient-parent", "tpm2-tools-ecc-default"]);
+    for label in ["tpm-a", "tpm-b"] {
+        ptool(&[
+            "addtoken",
+            "--pid=1",
+            &format!("--label={label}"),
+            &format!("--userpin={}", t.pin),
+            &format!("--sopin={}", t.so_pin),
+        ]);
+    }
+    let cli = || {
+        let mut c = t.cli();
+        c.env("TPM2_PKCS11_STORE", store.path());
+        c
+    };
+    let (ok, out, err) = run(cli().args(["token", "list"]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"tpm-a\" serial 0000000000000000")
+            && out.contains("\"tpm-b\" serial 0000000000000000"),
+        "{out}"
+    );
+    assert!(out.contains("token not initialized"), "{out}");
+    // By label: exactly one matches, the uninitialized slot does not get in the way.
+    let (ok, out, err) = run(cli().args(["key", "list", "--token", "tpm-b"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("\"tpm-b\""), "{out}");
+    // By serial: both match, and the advice is the label, not the serial.
+    let (ok, _, err) = run(cli().args(["key", "list", "--token-serial", "0000000000000000"]));
+    assert!(!ok);
+    assert!(
+        err.contains("2 tokens match serial") && err.contains("their labels differ"),
+        "{err}"
+    );
+    assert!(!err.contains("select by serial"), "{err}");
+    assert!(
+        err.contains("--token "),
+        "the hint names the label option: {err}"
+    );
+}

@@ -285,3 +285,27 @@ fn key_ids_have_the_configured_length() {
     .expect("gen");
     assert_eq!(default.info().id_bytes().len(), 16);
 }
+
+#[test]
+fn signatures_take_one_c_sign_through_the_initialized_instance() {
+    // p11-kit's client hands out a new, uninitialized instance per C_GetFunctionList; the
+    // one-call path must use the instance cryptoki initialized, and must exist on every
+    // implementation of the matrix (else the latency of each signature doubles on an RPC hop).
+    let t = token();
+    let tok = t.open();
+    assert!(
+        tok.module().one_call_sign(),
+        "no one-call C_Sign on {} (cryptoki's function list not found)",
+        t.implementation
+    );
+    let key = Key::generate(&tok, &unique_label("one-call"), Algorithm::EcdsaP256).expect("gen");
+    let sig = key
+        .sign(b"one call")
+        .expect("sign through the initialized instance");
+    assert_eq!(sig[0], 0x30, "ECDSA as DER");
+    let pem = key.info().public_key_pem.clone().expect("pem");
+    assert!(
+        openssl_verify(t.path(), Algorithm::EcdsaP256, &pem, b"one call", &sig),
+        "openssl rejects the signature"
+    );
+}

@@ -202,7 +202,7 @@ fn a_wrong_pin_is_tried_exactly_once_with_a_clear_error() {
     // every later test out; pkcs11-spy wraps the module directly.
     if !t.require_softhsm2(
         "a_wrong_pin_is_tried_exactly_once_with_a_clear_error",
-        "counts C_Login with pkcs11-spy around the module; a wrong PIN on a TPM feeds its lockout",
+        "counts C_Login with pkcs11-spy around SoftHSM2; on a TPM a wrong PIN also feeds its dictionary-attack lockout",
     ) {
         return;
     }

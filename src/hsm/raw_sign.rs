@@ -121,7 +121,7 @@ mod tests {
         let debug = "Pkcs11 { impl_: Pkcs11Impl { function_list: V2(CK_FUNCTION_LIST_3_2 { \
                      C_SignInit: Some(0x1111), C_Sign: Some(0x7f00dead10), C_SignUpdate: \
                      Some(0x2222) }) } }";
-        assert_eq!(sign_address(debug), Some(0x7f00_dead_10));
+        assert_eq!(sign_address(debug), Some(0x007f_00de_ad10));
         assert_eq!(sign_address("C_SignInit: Some(0x1111), C_Sign: None"), None);
         assert_eq!(sign_address("C_Sign: Some(0x12zz)"), None);
     }

@@ -39,13 +39,16 @@ pub(crate) fn provision(dir: &Path, label: &str, so_pin: &str, pin: &str) -> Pro
     let soft = softhsm2::provision(dir, label, so_pin, pin);
     let socket = dir.join("p11-kit.sock");
     let log = dir.join("p11-kit-server.log");
-    // The watchdog: the server in the background, polled with this process's pid.
-    Command::new("sh")
+    // The watchdog: the server in the background, polled with this process's pid; both in a
+    // subshell the outer shell leaves running when it exits at once (so it is waited for).
+    let started = Command::new("sh")
         .arg("-c")
         .arg(
-            r#"p11-kit server -f -n "$1" --provider "$2" "$3" </dev/null >>"$4" 2>&1 & s=$!
+            r#"(
+p11-kit server -f -n "$1" --provider "$2" "$3" </dev/null >>"$4" 2>&1 & s=$!
 while kill -0 "$5" 2>/dev/null && kill -0 "$s" 2>/dev/null; do sleep 1; done
-kill "$s" 2>/dev/null"#,
+kill "$s" 2>/dev/null; wait "$s"
+) </dev/null >/dev/null 2>&1 &"#,
         )
         .arg("p11kit-watchdog")
         .arg(&socket)
@@ -57,8 +60,12 @@ kill "$s" 2>/dev/null"#,
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("start p11-kit server (is p11-kit installed? run scripts/setup-p11kit.sh)");
+    assert!(
+        started.success(),
+        "the shell starting p11-kit server failed"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !socket.exists() {
         assert!(

@@ -120,11 +120,12 @@ fn fresh_id(s: &Session, len: usize) -> Result<Vec<u8>> {
 
 /// The mechanism and the (public, private) templates for `algorithm`.
 ///
-/// The public template sets no usage attribute (`CKA_VERIFY`, `CKA_ENCRYPT`, `CKA_WRAP`): a
-/// public key is public, and tpm2-pkcs11 maps them onto the TPM object's attributes shared
-/// with the private key (its verify to decrypt, encrypt to sign), so an explicit
-/// `CKA_VERIFY=true`/`CKA_ENCRYPT=false` pair fails with `CKR_GENERAL_ERROR` ("attr
-/// mismatch"). The private key states every usage: sign only.
+/// The public template sets no usage attribute (`CKA_VERIFY`, `CKA_ENCRYPT`, `CKA_WRAP`):
+/// tpm2-pkcs11 maps them onto the TPM object's attributes, shared with the private half (its
+/// verify to decrypt, encrypt to sign), so an explicit `CKA_VERIFY=true`/`CKA_ENCRYPT=false`
+/// pair fails with `CKR_GENERAL_ERROR` ("attr mismatch"); every implementation accepts the
+/// module's defaults. What limits the pair is the private half, which states every usage:
+/// sign only, no decrypt, unwrap or derive.
 pub(super) fn templates(
     algorithm: Algorithm,
     public_private: bool,

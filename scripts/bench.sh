@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The performance benchmark (docs/PERFORMANCE.md): installs what it needs, builds everything in
-# release, and runs dfns-hsm-bench, which makes a throwaway SoftHSM2 token and a dfns-emulator on
-# loopback, measures every goal as a ratio within this one run, prints the table and cleans up.
+# release, and runs dfns-hsm-bench, which makes a throwaway SoftHSM2 token (also served over
+# p11-kit's RPC for section 3b) and a dfns-emulator on loopback, measures every goal as a
+# ratio within this one run, prints the table and cleans up.
 #
 #   scripts/bench.sh [dfns-hsm-bench options]      e.g. --only sign,pool  --json out.json
 #
@@ -13,7 +14,8 @@ cd "$root"
 # shellcheck source=scripts/lib/packages.sh
 . scripts/lib/packages.sh
 
-ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc /usr/bin/time:time
+ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc /usr/bin/time:time p11-kit:p11-kit \
+    "/usr/lib/$(uname -m)-linux-gnu/pkcs11/p11-kit-client.so:p11-kit-modules"
 require_cargo
 
 sdk_args=()

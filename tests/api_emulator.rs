@@ -127,6 +127,12 @@ async fn every_service_account_call_with_hsm_keys() {
     // Each account may update itself (and nothing else).
     let updater = grant(&s, &["Auth:ServiceAccounts:Update"]).await;
     for alg in Algorithm::ALL {
+        if !token().require(
+            &format!("every_service_account_call_with_hsm_keys ({alg})"),
+            alg,
+        ) {
+            continue;
+        }
         let key = hsm_key(&s.token, "life", alg);
         let name = unique_label("life");
         let created = sa
@@ -353,7 +359,17 @@ fn base64_decode(s: &str) -> Vec<u8> {
 #[tokio::test]
 async fn dfns_rules_on_service_accounts_hold() {
     let s = setup(&[]);
-    let (account, id) = new_account(&s, Algorithm::Ed25519).await;
+    // The account's key is Ed25519 where the module has it (a second algorithm besides the
+    // admin's P-256), else P-256.
+    let alg = if token().require(
+        "dfns_rules_on_service_accounts_hold (ed25519 account key)",
+        Algorithm::Ed25519,
+    ) {
+        Algorithm::Ed25519
+    } else {
+        Algorithm::EcdsaP256
+    };
+    let (account, id) = new_account(&s, alg).await;
     let key = hsm_key(&s.token, "rules", Algorithm::EcdsaP256);
 
     // A service account cannot create a service account.

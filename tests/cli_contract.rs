@@ -266,12 +266,17 @@ fn key_list_json_is_camel_case_with_each_keys_uri() {
         .find(|x| x["label"] == testkit::LABEL)
         .expect("our token")
         .clone();
-    let used = ours["dfnsHsmMechanisms"].as_array().expect("marked mechanisms");
+    let used = ours["dfnsHsmMechanisms"]
+        .as_array()
+        .expect("marked mechanisms");
     assert!(used.iter().any(|m| m == "CKM_ECDSA"), "{ours}");
     assert!(!used.iter().any(|m| m == "CKM_AES_KEY_GEN"), "{ours}");
     let (code, human, _) = output(t.cli().args(["token", "list"]));
     assert_eq!(code, Some(0));
-    assert!(human.contains("CKM_ECDSA*") && human.contains("marks the mechanisms"), "{human}");
+    assert!(
+        human.contains("CKM_ECDSA*") && human.contains("marks the mechanisms"),
+        "{human}"
+    );
 }
 
 /// A fresh SPKI PEM for an account the test creates.

@@ -61,6 +61,15 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
     let dir = tempfile::tempdir().expect("tmp");
     let token_out = dir.path().join("bot.token");
     let key_label = unique_label("bot");
+    // Ed25519 where the module has it (the admin's key is P-256), else RSA-2048.
+    let alg = if token().require(
+        "enroll_creates_saves_and_proves (ed25519 key)",
+        testkit::KeyAlgorithm::Ed25519,
+    ) {
+        "ed25519"
+    } else {
+        "rsa-2048"
+    };
     let audit = dir.path().join("audit.jsonl");
     // The account will update itself: a permission allowing it, assigned at creation.
     let (ok, out, err) = run(admin.cli().args([
@@ -89,7 +98,7 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
             "--key-label",
             &key_label,
             "--algorithm",
-            "ed25519",
+            alg,
             "--days-valid",
             "7",
             "--permission-id",
@@ -179,7 +188,7 @@ fn enroll_creates_saves_and_proves_then_the_account_signs_for_itself() {
         "--print-token",
     ]));
     assert!(!ok);
-    assert!(err.contains("ed25519") && err.contains(&key_label), "{err}");
+    assert!(err.contains(alg) && err.contains(&key_label), "{err}");
     let (ok, out, err) = run(admin.cli().args([
         "--output",
         "json",

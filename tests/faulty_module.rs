@@ -394,3 +394,47 @@ fn a_missing_real_module_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("unknown variable FAULTY_SIGN_EVRY"), "{err}");
 }
+
+#[test]
+fn a_module_that_stays_uninitialized_fails_at_once_instead_of_waiting_out_the_budget() {
+    let case = Case::new("not-init");
+    let (label, _) = case.generate("faulty-not-init", Algorithm::EcdsaP256);
+    // Every C_Sign answers CKR_CRYPTOKI_NOT_INITIALIZED, even right after C_Initialize (as an
+    // uninitialized module instance does): one re-initialization, then the error, no backoff.
+    let started = Instant::now();
+    let (ok, out, err) = case.sign(
+        &label,
+        &[("FAULTY_SIGN_AFTER", "0:CRYPTOKI_NOT_INITIALIZED")],
+    );
+    let took = started.elapsed();
+    assert!(!ok, "signing must fail: {out}");
+    assert!(err.contains("CKR_CRYPTOKI_NOT_INITIALIZED"), "{err}");
+    assert!(
+        took < Duration::from_secs(10),
+        "took {took:?}: waited as for a token outage (60 s budget)"
+    );
+    let stats = case.stats();
+    assert_eq!(
+        count(&stats, "/calls/C_Initialize"),
+        2,
+        "one re-initialization: {stats}"
+    );
+}
+
+#[test]
+fn a_token_whose_info_cannot_be_read_is_reported_not_skipped() {
+    let case = Case::new("token-info");
+    let faults = [("FAULTY_GET_TOKEN_INFO_AFTER", "0:GENERAL_ERROR")];
+    let (ok, out, err) = run(case.cli(&faults).args(["token", "list"]));
+    assert!(ok, "token list: {err}");
+    assert!(
+        out.contains("token info unreadable") && out.contains("CKR_GENERAL_ERROR"),
+        "{out}"
+    );
+    let (ok, _, err) = run(case.cli(&faults).args(["key", "list"]));
+    assert!(!ok);
+    assert!(
+        err.contains("tokens present: slot ") && err.contains("token info unreadable"),
+        "{err}"
+    );
+}

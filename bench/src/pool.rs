@@ -32,8 +32,9 @@ pub struct PoolRow {
 pub struct PoolResult {
     /// One row per pool size.
     pub rows: Vec<PoolRow>,
-    /// Raw C_Sign and HsmSigner::sign rates, one session each, behind the same latency.
-    pub versus_raw: Option<(Rate, Rate)>,
+    /// Raw C_Sign (cryptoki's two calls), raw one-call C_Sign and HsmSigner::sign rates, one
+    /// session each, behind the same latency.
+    pub versus_raw: Option<(Rate, Rate, Rate)>,
 }
 
 /// Run the child and parse its output; an error (with the reason) when the module is missing.
@@ -77,6 +78,7 @@ pub fn run(
         if v.get("raw_ops").is_some() {
             versus_raw = Some((
                 rate("raw_ops", "raw_secs"),
+                rate("raw1_ops", "raw1_secs"),
                 rate("signer_ops", "signer_secs"),
             ));
             continue;
@@ -122,11 +124,20 @@ pub fn child(args: &[String]) {
             1,
             duration,
         );
+        let raw1 = signing::raw_one_call(
+            t.module(),
+            t.slot(),
+            &label,
+            Algorithm::EcdsaP256,
+            1,
+            duration,
+        );
         let signer = HsmSigner::new(key, CRED_ID).expect("HsmSigner::new");
         let sig = signer_rate(&rt, &signer, 1, duration);
         println!(
             "{}",
             json!({"raw_ops": raw.ops, "raw_secs": raw.elapsed.as_secs_f64(),
+                "raw1_ops": raw1.ops, "raw1_secs": raw1.elapsed.as_secs_f64(),
                 "signer_ops": sig.ops, "signer_secs": sig.elapsed.as_secs_f64()})
         );
     }

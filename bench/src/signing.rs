@@ -9,7 +9,7 @@ use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::slot::Slot;
-use dfns_hsm::hsm::{Algorithm, Key};
+use dfns_hsm::hsm::{Algorithm, Key, Module};
 use dfns_hsm::signer::{client_data_bytes, HsmSigner, Signer as _, UserActionChallenge};
 use sha2::{Digest as _, Sha256};
 
@@ -36,8 +36,9 @@ fn raw_input(algorithm: Algorithm) -> (Mechanism<'static>, Vec<u8>) {
 }
 
 /// Raw `C_Sign` with `threads` threads, each on its own session, for `duration`.
-/// Uses only cryptoki; the context and slot are the ones the token is already logged in on
-/// (PKCS#11 logins are per application, so every new session is logged in).
+/// Uses only cryptoki (its `sign`: two `C_Sign` calls, length then signature); the context and
+/// slot are the ones the token is already logged in on (PKCS#11 logins are per application, so
+/// every new session is logged in).
 pub fn raw(
     ctx: &Pkcs11,
     slot: Slot,
@@ -46,12 +47,56 @@ pub fn raw(
     threads: usize,
     duration: Duration,
 ) -> Rate {
+    raw_with(ctx, slot, label, algorithm, threads, duration, None)
+}
+
+/// The signature size of `algorithm` (what a one-call `C_Sign` allocates).
+pub fn signature_len(algorithm: Algorithm) -> usize {
+    match algorithm {
+        Algorithm::EcdsaP256 | Algorithm::EcdsaSecp256k1 | Algorithm::Ed25519 => 64,
+        Algorithm::Rsa2048 => 256,
+        Algorithm::Rsa3072 => 384,
+    }
+}
+
+/// Raw *one-call* `C_Sign`: `C_SignInit` and a single `C_Sign` into a buffer of the known
+/// size, through `Module::sign` (the thinnest path to the initialized instance's `C_Sign`; no
+/// signer code: no pool, no hashing in the loop, no DER, no self-check).
+pub fn raw_one_call(
+    module: &Arc<Module>,
+    slot: Slot,
+    label: &str,
+    algorithm: Algorithm,
+    threads: usize,
+    duration: Duration,
+) -> Rate {
+    raw_with(
+        module.ctx(),
+        slot,
+        label,
+        algorithm,
+        threads,
+        duration,
+        Some(Arc::clone(module)),
+    )
+}
+
+fn raw_with(
+    ctx: &Pkcs11,
+    slot: Slot,
+    label: &str,
+    algorithm: Algorithm,
+    threads: usize,
+    duration: Duration,
+    one_call: Option<Arc<Module>>,
+) -> Rate {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let ctx = ctx.clone();
             let barrier = Arc::clone(&barrier);
             let label = label.to_owned();
+            let one_call = one_call.clone();
             std::thread::spawn(move || {
                 let session = ctx.open_rw_session(slot).expect("raw: C_OpenSession");
                 let found = session
@@ -68,7 +113,12 @@ pub fn raw(
                 let started = Instant::now();
                 let mut ops = 0u64;
                 while started.elapsed() < duration {
-                    let sig = session.sign(&mechanism, key, &input).expect("raw: C_Sign");
+                    let sig = match &one_call {
+                        Some(m) => m
+                            .sign(&session, &mechanism, key, &input, signature_len(algorithm))
+                            .expect("raw: one-call C_Sign"),
+                        None => session.sign(&mechanism, key, &input).expect("raw: C_Sign"),
+                    };
                     std::hint::black_box(sig);
                     ops += 1;
                 }

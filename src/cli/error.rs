@@ -112,7 +112,10 @@ fn hsm_kind(e: &HsmError) -> (&'static str, i32) {
         HsmError::KeyNotFound { .. }
         | HsmError::AmbiguousKey { .. }
         | HsmError::KeyExists { .. } => ("key", EXIT_USAGE),
-        HsmError::UnsupportedKey(_) | HsmError::MechanismMissing { .. } => ("key", EXIT_FAILURE),
+        HsmError::UnsupportedKey(_)
+        | HsmError::AlgorithmUnavailable { .. }
+        | HsmError::UntrustedPublicKey(_)
+        | HsmError::UnsafeKey { .. } => ("key", EXIT_FAILURE),
         _ => ("hsm", EXIT_FAILURE),
     }
 }

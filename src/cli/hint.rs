@@ -6,7 +6,7 @@ use crate::api::{
     ApiError, AuthFailure, AuthTokenError, HttpError, ENV_AUTH_TOKEN, ENV_AUTH_TOKEN_FILE,
 };
 use crate::config::ConfigError;
-use crate::hsm::Error as HsmError;
+use crate::hsm::{Distinct, Error as HsmError};
 use crate::signer::SignerError;
 use crate::workflow::{TokenFileError, WorkflowError};
 
@@ -87,6 +87,18 @@ fn hsm(e: &HsmError) -> Option<String> {
         }
         HsmError::TokenNotFound { .. } => {
             "check --token / DFNS_HSM_TOKEN (or run `dfns-hsm token list`)"
+        }
+        HsmError::AmbiguousToken { distinct, .. } => match distinct {
+            Distinct::Serial => {
+                "select the token by serial with --token-serial / DFNS_HSM_TOKEN_SERIAL (or pkcs11:serial=...); `dfns-hsm token list` shows them"
+            }
+            Distinct::Label => "select the token by label with --token / DFNS_HSM_TOKEN (or pkcs11:token=...); `dfns-hsm token list` shows them",
+            Distinct::Nothing => {
+                "give each token its own label (serials cannot help: tpm2-pkcs11 gives every token serial 0000000000000000), or remove the duplicate"
+            }
+        },
+        HsmError::AlgorithmUnavailable { .. } => {
+            "choose another --algorithm; `dfns-hsm doctor` lists what this token supports"
         }
         HsmError::PinIncorrect { .. } => {
             "check the PIN source (--pin-source / DFNS_HSM_PIN_SOURCE / DFNS_HSM_PIN)"

@@ -55,6 +55,17 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<Report, CliError> {
                 human.push_str("(* marks the mechanisms dfns-hsm uses)\n");
             }
             for t in &tokens {
+                if let Some(why) = &t.unreadable {
+                    human.push_str(&format!("- slot {}: {why}\n", t.slot_id));
+                    continue;
+                }
+                if !t.initialized {
+                    human.push_str(&format!(
+                        "- slot {}: token not initialized (cannot be selected)\n",
+                        t.slot_id
+                    ));
+                    continue;
+                }
                 human.push_str(&format!(
                     "- token \"{}\" serial {} ({} {}), slot {}{}\n  mechanisms: {}\n",
                     safe(&t.label),

@@ -40,12 +40,18 @@ pub enum Error {
         available: String,
     },
     /// Several tokens matched the selector.
-    #[error("{count} tokens match {selector}; select by serial instead (pkcs11:serial=...) so exactly one matches")]
+    #[error("{count} tokens match {selector}{}", match .distinct {
+        super::slot::Distinct::Serial => "; their serials differ",
+        super::slot::Distinct::Label => "; their labels differ",
+        super::slot::Distinct::Nothing => "; they share label and serial, so neither tells them apart",
+    })]
     AmbiguousToken {
         /// The selector.
         selector: String,
         /// How many matched.
         count: usize,
+        /// What tells them apart, if anything.
+        distinct: super::slot::Distinct,
     },
     /// Token selection / configuration is missing or contradictory.
     #[error("{0}")]
@@ -114,15 +120,19 @@ pub enum Error {
     /// The key's attributes cannot be turned into a supported public key.
     #[error("unsupported key: {0}")]
     UnsupportedKey(String),
-    /// The token lacks a mechanism we need.
-    #[error("the token {token:?} does not support {mechanism}, needed for {purpose}")]
-    MechanismMissing {
+    /// The module cannot do an algorithm on this token.
+    #[error("{algorithm} is not available on token {token:?} of PKCS#11 module {module} ({library}): {missing}")]
+    AlgorithmUnavailable {
+        /// The algorithm.
+        algorithm: super::Algorithm,
         /// Token label.
         token: String,
-        /// Mechanism name.
-        mechanism: &'static str,
-        /// Why we need it.
-        purpose: String,
+        /// Module path.
+        module: PathBuf,
+        /// The module's own description (`C_GetInfo`).
+        library: String,
+        /// What it lacks (mechanisms, or the curve).
+        missing: String,
     },
     /// The token returned a signature that does not have the expected shape.
     #[error("the token returned a malformed {algorithm} signature ({len} bytes)")]

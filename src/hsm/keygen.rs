@@ -1,6 +1,7 @@
 //! Generating non-extractable key pairs with minimal templates.
 //!
-//! Private key: token, private, sensitive, non-extractable, sign-only. Public key: verify-only.
+//! Private key: token, private, sensitive, non-extractable, sign-only. Public key: no usage
+//! attribute asked for (see [`templates`]).
 //! Nothing else is asked for: vendors reject attributes they do not expect (YubiHSM refuses
 //! `CKA_MODIFIABLE`), and each extra capability is an extra way to misuse the key.
 
@@ -22,6 +23,7 @@ impl Key {
         if label.is_empty() {
             return Err(Error::Config("a key label must not be empty".into()));
         }
+        super::mechanism::require_algorithm(token, algorithm)?;
         let public_private = token.options().public_key_private;
         // Set once the pair exists, so a retry after a session fault describes it instead of
         // generating a second one.
@@ -42,6 +44,17 @@ impl Key {
             let (pub_handle, priv_handle) = s
                 .generate_key_pair(&mechanism, &public, &private)
                 .map_err(|e| {
+                    if let cryptoki::error::Error::Pkcs11(
+                        cryptoki::error::RvError::CurveNotSupported,
+                        _,
+                    ) = e
+                    {
+                        return super::mechanism::unavailable(
+                            token,
+                            algorithm,
+                            "the module does not support its curve (CKR_CURVE_NOT_SUPPORTED)",
+                        );
+                    }
                     Error::pkcs11(
                         format!(
                             "C_GenerateKeyPair ({algorithm}) on token {:?}",
@@ -108,7 +121,15 @@ fn fresh_id(s: &Session, len: usize) -> Result<Vec<u8>> {
     Err(Error::Config("could not pick an unused CKA_ID".into()))
 }
 
-fn templates(
+/// The mechanism and the (public, private) templates for `algorithm`.
+///
+/// The public template sets no usage attribute (`CKA_VERIFY`, `CKA_ENCRYPT`, `CKA_WRAP`):
+/// tpm2-pkcs11 maps them onto the TPM object's attributes, shared with the private half (its
+/// verify to decrypt, encrypt to sign), so an explicit `CKA_VERIFY=true`/`CKA_ENCRYPT=false`
+/// pair fails with `CKR_GENERAL_ERROR` ("attr mismatch"); every implementation accepts the
+/// module's defaults. What limits the pair is the private half, which states every usage:
+/// sign only, no decrypt, unwrap or derive.
+pub(super) fn templates(
     algorithm: Algorithm,
     public_private: bool,
 ) -> Result<(Mechanism<'static>, Vec<Attribute>, Vec<Attribute>)> {
@@ -116,9 +137,6 @@ fn templates(
         Attribute::Class(ObjectClass::PUBLIC_KEY),
         Attribute::Token(true),
         Attribute::Private(public_private),
-        Attribute::Verify(true),
-        Attribute::Encrypt(false),
-        Attribute::Wrap(false),
     ];
     let mut private = vec![
         Attribute::Class(ObjectClass::PRIVATE_KEY),

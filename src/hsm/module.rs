@@ -27,7 +27,7 @@ pub struct Module {
     _init_args: Option<CString>,
     // Bumped by each re-initialization, so concurrent recoveries re-initialize once.
     generation: Mutex<u64>,
-    // One-call signing through the module's own function list, when it can be had.
+    // One-call signing through the initialized instance's own C_Sign, when it can be had.
     raw_sign: Option<RawSign>,
 }
 
@@ -80,12 +80,14 @@ impl Module {
             .map(CString::new)
             .transpose()
             .map_err(|_| Error::Config("init_args must not contain a NUL byte".into()))?;
+        // From the instance cryptoki holds: a second C_GetFunctionList may be another one.
+        let raw_sign = RawSign::from_context(&ctx);
         let module = Module {
             ctx,
             path: path.to_path_buf(),
             _init_args: init_args,
             generation: Mutex::new(0),
-            raw_sign: RawSign::load(path),
+            raw_sign,
         };
         module.initialize()?;
         Ok(module)
@@ -169,6 +171,12 @@ impl Module {
             Some(raw) => raw.sign(session, mechanism, key, data, expected_len),
             None => session.sign(mechanism, key, data),
         }
+    }
+
+    /// True when signatures take one `C_Sign` call (the initialized instance's own entry
+    /// point was found), false when they take cryptoki's two.
+    pub fn one_call_sign(&self) -> bool {
+        self.raw_sign.is_some()
     }
 
     /// The cryptoki context.

@@ -37,10 +37,41 @@ pub struct TokenSummary {
     pub pin_flags: Vec<&'static str>,
     /// Mechanisms supported, by name.
     pub mechanisms: Vec<String>,
+    /// Whether the token is initialized (`CKF_TOKEN_INITIALIZED`); an uninitialized one
+    /// cannot be selected.
+    pub initialized: bool,
+    /// Why the token's information could not be read (`C_GetTokenInfo` failed or returned
+    /// what cannot be parsed); the other fields are then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+impl TokenSummary {
+    fn unreadable(slot: Slot, e: &cryptoki::error::Error) -> TokenSummary {
+        TokenSummary {
+            slot_id: slot.id(),
+            label: String::new(),
+            serial: String::new(),
+            manufacturer: String::new(),
+            model: String::new(),
+            user_pin_initialized: false,
+            pin_flags: Vec::new(),
+            mechanisms: Vec::new(),
+            initialized: false,
+            unreadable: Some(format!(
+                "token info unreadable: {}",
+                super::error::describe(e)
+            )),
+        }
+    }
 }
 
 impl Module {
     /// Find the one slot whose token matches `selector`.
+    ///
+    /// Slots whose token is not initialized (`CKF_TOKEN_INITIALIZED` clear: tpm2-pkcs11 always
+    /// offers one) are passed over; a token whose `C_GetTokenInfo` fails or cannot be parsed
+    /// is named in the "not found" error instead of vanishing from it.
     pub fn find_slot(&self, selector: &TokenSelector) -> Result<(Slot, TokenInfo)> {
         let slots = self
             .ctx()
@@ -49,10 +80,20 @@ impl Module {
         let mut found = Vec::new();
         let mut seen = Vec::new();
         for slot in slots {
-            // A slot whose token vanished between the two calls is simply skipped.
-            let Ok(info) = self.ctx().get_token_info(slot) else {
-                continue;
+            let info = match self.ctx().get_token_info(slot) {
+                Ok(info) => info,
+                Err(e) => {
+                    seen.push(format!(
+                        "slot {}: token info unreadable: {}",
+                        slot.id(),
+                        super::error::describe(&e)
+                    ));
+                    continue;
+                }
             };
+            if !info.token_initialized() {
+                continue;
+            }
             seen.push(format!(
                 "{:?} (serial {})",
                 info.label().trim_end(),
@@ -76,9 +117,39 @@ impl Module {
             count => Err(Error::AmbiguousToken {
                 selector: selector.to_string(),
                 count,
+                distinct: ambiguity(selector, &found),
             }),
         }
     }
+}
+
+/// What would tell the matching tokens apart: a serial only when every one has its own
+/// (tpm2-pkcs11 gives all its tokens serial `0000000000000000`), else the label.
+fn ambiguity(selector: &TokenSelector, found: &[(Slot, TokenInfo)]) -> Distinct {
+    let unique = |f: fn(&TokenInfo) -> String| {
+        let mut values: Vec<String> = found.iter().map(|(_, i)| f(i)).collect();
+        values.sort();
+        values.dedup();
+        values.len() == found.len() && values.iter().all(|v| !v.is_empty())
+    };
+    let serials = unique(|i| i.serial_number().trim().to_owned());
+    let labels = unique(|i| i.label().trim_end().to_owned());
+    match selector {
+        TokenSelector::Label(_) if serials => Distinct::Serial,
+        TokenSelector::Serial(_) if labels => Distinct::Label,
+        _ => Distinct::Nothing,
+    }
+}
+
+/// Which token attribute tells several matching tokens apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distinct {
+    /// Their serials differ.
+    Serial,
+    /// Their labels differ.
+    Label,
+    /// Neither: they share label and serial.
+    Nothing,
 }
 
 /// PIN-state flags worth telling the user about.
@@ -108,10 +179,14 @@ impl Token {
             .map_err(|e| Error::pkcs11("C_GetSlotList", e))?;
         let mut out = Vec::new();
         for slot in slots {
-            let info = module
-                .ctx()
-                .get_token_info(slot)
-                .map_err(|e| Error::pkcs11(format!("C_GetTokenInfo(slot {})", slot.id()), e))?;
+            let info = match module.ctx().get_token_info(slot) {
+                Ok(info) => info,
+                // Listed, not skipped: a token that is there but cannot be read is news.
+                Err(e) => {
+                    out.push(TokenSummary::unreadable(slot, &e));
+                    continue;
+                }
+            };
             let mechanisms = module
                 .ctx()
                 .get_mechanism_list(slot)
@@ -126,6 +201,8 @@ impl Token {
                 user_pin_initialized: info.user_pin_initialized(),
                 pin_flags: pin_flags(&info),
                 mechanisms,
+                initialized: info.token_initialized(),
+                unreadable: None,
             });
         }
         Ok(out)

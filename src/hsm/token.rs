@@ -182,17 +182,36 @@ impl Token {
     /// error) gets one retry on a fresh session after the login is restored. A token fault
     /// (not present, removed) is waited out with backoff, re-finding the token by label or
     /// serial and re-initializing the module after repeated failures, until the recovery
-    /// budget is spent. Wrong or locked PINs and everything else are returned at once.
+    /// budget is spent. `CKR_CRYPTOKI_NOT_INITIALIZED` re-initializes the module and retries
+    /// once, without waiting. Wrong or locked PINs and everything else are returned at once.
     pub fn with_session<T>(&self, mut op: impl FnMut(&Session, bool) -> Result<T>) -> Result<T> {
         let mut refresh = false;
         let mut session_retried = false;
+        let mut reinitialized = false;
         let mut outage: Option<Outage> = None;
         loop {
+            let generation = self.module.generation();
             let err = match self.attempt(&mut op, refresh) {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
             refresh = true;
+            if err.rv() == Some(RvError::CryptokiNotInitialized) {
+                // Another thread re-initializing the module right now, or a module that lost
+                // its initialization: re-initialize (once per generation) and retry at once.
+                // Still not initialized after that: no wait can help (a module that hands
+                // out uninitialized instances), so the error is returned, not waited out.
+                if reinitialized {
+                    return Err(err);
+                }
+                reinitialized = true;
+                self.module.reinitialize(generation)?;
+                match self.rediscover() {
+                    Ok(()) => continue,
+                    Err(e) if e.rv() == Some(RvError::CryptokiNotInitialized) => return Err(e),
+                    Err(_) => {}
+                }
+            }
             let err = match err.fault() {
                 Fault::Permanent => return Err(err),
                 Fault::Session if session_retried => return Err(err),

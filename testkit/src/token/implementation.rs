@@ -4,29 +4,33 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::softhsm2;
+use super::{p11kit, softhsm2, tpm2};
 
 /// The variable that chooses the implementation (default `softhsm2`).
 pub const VARIABLE: &str = "DFNS_TEST_PKCS11";
 
 /// A PKCS#11 implementation a throwaway token can be made on.
 ///
-/// Only SoftHSM2 exists today. The design's test matrix adds two more, each as a variant here
-/// and a file beside `token/softhsm2.rs` whose `provision` makes the token and returns the
-/// module and the environment it needs:
+/// Each has a file beside this one whose `provision` makes the token and returns the module
+/// and the environment it needs:
 ///
+/// - `softhsm2`: SoftHSM2, loaded directly.
 /// - `tpm2`: tpm2-pkcs11 on the swtpm simulator (a TPM 2.0: P-256 and RSA, no EdDSA, no
-///   secp256k1, strict about public-key usage attributes). Its `provision` starts swtpm and
-///   creates the token with `tpm2_ptool`; the curves its mechanism list cannot rule out
-///   (ECDSA is offered, secp256k1 is not) are answered in [`super::TestToken::unsupported`].
-/// - `p11-kit`: SoftHSM2 behind `p11-kit server`, loaded through `p11-kit-client.so` (an RPC
-///   hop like a network HSM; no EdDSA through its 0.24 RPC, which its mechanism list shows).
-///   Its `provision` is SoftHSM2's plus the server process, which must end with the test
-///   process by itself (the per-process token is a static, never dropped).
+///   secp256k1, strict about public-key usage attributes, every token serial
+///   `0000000000000000`). The TPM stack comes from `scripts/setup-tpm.sh`; the curve its
+///   mechanism list cannot rule out (ECDSA is offered, secp256k1 is not) is answered in
+///   [`super::TestToken::unsupported`].
+/// - `p11kit`: SoftHSM2 behind `p11-kit server`, loaded through `p11-kit-client.so` (an RPC
+///   hop like a network HSM; a new module instance per `C_GetFunctionList`; no EdDSA through
+///   its 0.24 RPC, which its mechanism list shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Implementation {
     /// SoftHSM2, loaded directly (`DFNS_TEST_PKCS11=softhsm2`).
     SoftHsm2,
+    /// tpm2-pkcs11 on swtpm through tpm2-abrmd (`DFNS_TEST_PKCS11=tpm2`).
+    Tpm2,
+    /// SoftHSM2 served by `p11-kit server` to `p11-kit-client.so` (`DFNS_TEST_PKCS11=p11kit`).
+    P11KitSoftHsm2,
 }
 
 /// What provisioning a token produced.
@@ -39,13 +43,25 @@ pub(crate) struct Provisioned {
 
 impl Implementation {
     /// Every implementation, by its `DFNS_TEST_PKCS11` name.
-    pub const ALL: [Implementation; 1] = [Implementation::SoftHsm2];
+    pub const ALL: [Implementation; 3] = [
+        Implementation::SoftHsm2,
+        Implementation::Tpm2,
+        Implementation::P11KitSoftHsm2,
+    ];
 
     /// Its `DFNS_TEST_PKCS11` name.
     pub fn name(self) -> &'static str {
         match self {
             Implementation::SoftHsm2 => "softhsm2",
+            Implementation::Tpm2 => "tpm2",
+            Implementation::P11KitSoftHsm2 => "p11kit",
         }
+    }
+
+    /// True for SoftHSM2 loaded directly: what tests that wrap or count the module's calls
+    /// (pkcs11-spy, the fault-injecting module) and SoftHSM2's own tools need.
+    pub fn is_softhsm2_direct(self) -> bool {
+        self == Implementation::SoftHsm2
     }
 
     /// Parse a `DFNS_TEST_PKCS11` value; the error lists the choices.
@@ -77,6 +93,8 @@ impl Implementation {
     pub(crate) fn provision(self, dir: &Path, label: &str, so_pin: &str, pin: &str) -> Provisioned {
         match self {
             Implementation::SoftHsm2 => softhsm2::provision(dir, label, so_pin, pin),
+            Implementation::Tpm2 => tpm2::provision(dir, label, so_pin, pin),
+            Implementation::P11KitSoftHsm2 => p11kit::provision(dir, label, so_pin, pin),
         }
     }
 }

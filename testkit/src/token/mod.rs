@@ -6,7 +6,9 @@
 //! (the CLI, `pkcs11-tool`) get the same token through [`TestToken::env`].
 
 mod implementation;
+mod p11kit;
 pub mod softhsm2;
+mod tpm2;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read as _;
@@ -101,10 +103,17 @@ impl TestToken {
 
     /// Why `algorithm` cannot be tested on this token, or `None` when it can.
     ///
-    /// Only the mechanisms are asked of the module; an implementation that offers ECDSA but
-    /// not every curve (tpm2-pkcs11: no secp256k1) answers for its curves here.
+    /// The mechanisms are asked of the module; an implementation that offers ECDSA but not
+    /// every curve (tpm2-pkcs11: no secp256k1) answers for its curves here.
     pub fn unsupported(&self, algorithm: impl Into<KeyAlgorithm>) -> Option<String> {
         let algorithm = algorithm.into();
+        if self.implementation == Implementation::Tpm2 && algorithm == KeyAlgorithm::EcdsaSecp256k1
+        {
+            return Some(format!(
+                "{} has no secp256k1 curve (a TPM 2.0 offers NIST curves only; CKR_CURVE_NOT_SUPPORTED)",
+                self.implementation
+            ));
+        }
         let missing: Vec<&str> = algorithm
             .mechanisms()
             .into_iter()
@@ -123,6 +132,20 @@ impl TestToken {
     /// True when the token can generate and sign with `algorithm`.
     pub fn supports(&self, algorithm: impl Into<KeyAlgorithm>) -> bool {
         self.unsupported(algorithm).is_none()
+    }
+
+    /// For a test that only SoftHSM2 loaded directly can run (it wraps or counts the module's
+    /// calls, or uses SoftHSM2's own tools): prints `skipped TEST: REASON` and returns false
+    /// on any other implementation.
+    pub fn require_softhsm2(&self, test: &str, why: &str) -> bool {
+        if self.implementation.is_softhsm2_direct() {
+            return true;
+        }
+        eprintln!(
+            "skipped {test}: SoftHSM2-only ({why}); this run is on {}",
+            self.implementation
+        );
+        false
     }
 
     /// For a test to skip with its reason: prints `skipped TEST: REASON` to stderr (shown by
@@ -199,10 +222,9 @@ mod tests {
 
     #[test]
     fn an_unknown_implementation_lists_the_choices() {
-        assert_eq!(
-            Implementation::parse("softhsm2"),
-            Ok(Implementation::SoftHsm2)
-        );
+        for i in Implementation::ALL {
+            assert_eq!(Implementation::parse(i.name()), Ok(i));
+        }
         let e = Implementation::parse("softhsm").unwrap_err();
         assert!(
             e.contains("DFNS_TEST_PKCS11") && e.contains("softhsm2"),

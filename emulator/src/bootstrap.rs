@@ -45,9 +45,13 @@ pub struct BootstrapOptions {
 
 /// Prepare `DIR`: remove a stale `ready`, load or create the state, and (re)write the admin
 /// files. Returns the state and its token key.
-pub fn prepare(opts: &BootstrapOptions) -> Result<(State, TokenKey), String> {
+pub fn prepare(
+    opts: &BootstrapOptions,
+) -> Result<(State, TokenKey, crate::state_dir::StateDirLock), String> {
     let dir = &opts.state_dir;
     files::ensure_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Before anything in it is read: who may write it, and that no other emulator uses it.
+    let lock = crate::state_dir::guard(dir)?;
     files::remove_if_exists(&dir.join(READY_FILE)).map_err(|e| {
         format!(
             "cannot remove stale {}: {e}",
@@ -70,7 +74,7 @@ pub fn prepare(opts: &BootstrapOptions) -> Result<(State, TokenKey), String> {
     ensure_admin_token(dir, &mut state, &key, opts.admin_token_ttl_secs)?;
     let cred_id = admin(&state)?.credential.cred_id.clone();
     write_private(&dir.join(ADMIN_CRED_ID_FILE), cred_id.as_bytes())?;
-    Ok((state, key))
+    Ok((state, key, lock))
 }
 
 fn admin(state: &State) -> Result<&User, String> {

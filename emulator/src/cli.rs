@@ -25,6 +25,18 @@ pub struct Args {
     #[arg(long)]
     pub allow_non_loopback: bool,
 
+    /// Connections served at once; more wait until one closes (a flood of slow clients
+    /// cannot take every slot for longer than --header-timeout-ms).
+    #[arg(long, default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+
+    /// A request's headers must arrive within this many milliseconds, or the connection is
+    /// closed.
+    #[arg(long, default_value_t = 10_000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+
     /// State directory (created if missing); holds state.json, the admin files and `ready`.
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,

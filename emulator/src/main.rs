@@ -16,6 +16,7 @@ mod error;
 mod faults;
 mod files;
 mod ids;
+mod log;
 mod permissions;
 mod public_key;
 mod routes;
@@ -23,6 +24,7 @@ mod server;
 mod service_accounts;
 mod sessions;
 mod state;
+mod state_dir;
 mod token;
 mod user_action;
 mod verify;
@@ -36,7 +38,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(log::EscapingStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("DFNS_EMULATOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),

@@ -18,7 +18,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Bootstrap the state dir, listen, write `ready`, serve until a signal or the lifetime ends.
 pub async fn run(args: Args) -> Result<(), String> {
     args.validate()?;
-    let (state, key) = bootstrap::prepare(&BootstrapOptions {
+    let (state, key, _lock) = bootstrap::prepare(&BootstrapOptions {
         state_dir: args.state_dir.clone(),
         admin_public_key: args.admin_public_key.clone(),
         admin_token_ttl_secs: args.admin_token_ttl_secs,
@@ -54,12 +54,76 @@ pub async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", ready.display()))?;
     tracing::info!(url = %base_url, state_dir = %args.state_dir.display(), "dfns-emulator ready");
 
-    let served = axum::serve(listener, routes::router(app))
-        .with_graceful_shutdown(shutdown_signal(args.max_lifetime, ready.clone()))
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let limits = Limits {
+        max_connections: args.max_connections as usize,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+    };
+    serve(
+        listener,
+        routes::router(app),
+        limits,
+        shutdown_signal(args.max_lifetime, ready.clone()),
+    )
+    .await;
     remove_ready(ready);
-    served
+    Ok(())
+}
+
+/// What one client may hold: slow or half-open connections cannot starve the others.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Connections served at once; further ones wait in the listen backlog.
+    max_connections: usize,
+    /// A request's head must arrive within this, or the connection is closed.
+    header_timeout: Duration,
+}
+
+/// Accept and serve until `shutdown` resolves, then give open connections the grace period.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        // A slot first, then accept: at the cap, new clients wait in the backlog instead of
+        // being taken in and starved.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = http.serve_connection(io, service).await {
+                tracing::debug!("connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    // Wait for in-flight requests (every slot back), bounded by the grace period.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
 }
 
 fn remove_ready(ready: PathBuf) {
@@ -97,11 +161,6 @@ async fn shutdown_signal(max_lifetime: Option<u64>, ready: PathBuf) {
         () = ctrl_c => tracing::info!("interrupted, shutting down"),
         () = terminate => tracing::info!("terminated, shutting down"),
     }
-    // Graceful shutdown waits for open connections; do not let a stuck client keep us alive.
-    tokio::spawn(async move {
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}, exiting");
-        remove_ready(ready);
-        std::process::exit(0);
-    });
+    // Stop advertising the URL at once; open connections get the grace period in `serve`.
+    remove_ready(ready);
 }

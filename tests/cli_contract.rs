@@ -725,3 +725,24 @@ fn enroll_refuses_a_taken_name_before_generating_a_key_and_warns_on_a_reused_one
     assert!(err.contains("warning: reused the existing key"), "{err}");
     assert_eq!(json(&out)["keyGenerated"], false);
 }
+
+#[test]
+fn a_bad_challenge_document_names_the_field_that_is_wrong() {
+    let emu = Emulator::start(&[]);
+    let key = format!("file:{}", emu.admin_key_path().display());
+    let dir = tempfile::tempdir().expect("tmp");
+    let doc = dir.path().join("init.json");
+    std::fs::write(
+        &doc,
+        r#"{"challenge":"abc","challengeIdentifier":"x","allowCredentials":{"key":[{"type":"public-key","id":5}]}}"#,
+    )
+    .expect("write");
+    let (code, _, err) = output(
+        bare()
+            .args(["key", "sign-challenge", "--key", &key, "--cred-id", "c-1"])
+            .arg("--challenge-json")
+            .arg(&doc),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("field `allowCredentials.key[0].id`"), "{err}");
+}

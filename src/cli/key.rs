@@ -219,9 +219,14 @@ async fn sign_challenge(ctx: &Context, args: SignChallengeArgs) -> Result<Report
                     ))
                 })?
             };
-            serde_json::from_str(&text).map_err(|e| {
+            // The error names the field that is wrong, e.g. `allowCredentials.key[0].id`.
+            let mut de = serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { "the document".to_owned() } else { format!("field `{field}`") };
                 CliError::Usage(format!(
-                    "the challenge JSON is not a /auth/action/init response ({e}); it needs at least challenge and challengeIdentifier"
+                    "the challenge JSON is not a /auth/action/init response: {field}: {}; it needs at least challenge and challengeIdentifier",
+                    e.inner()
                 ))
             })?
         }

@@ -26,6 +26,8 @@ usage() {
 HERE=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=scripts/lib/packages.sh
 . "$HERE/lib/packages.sh"
+# shellcheck source=scripts/lib/processes.sh
+. "$HERE/lib/processes.sh"
 
 MODE=serve
 if [[ ${1:-} == stop ]]; then
@@ -42,16 +44,8 @@ SOCK=$DIR/p11-kit.sock
 
 stop_server() {
     [[ -f $PIDS ]] || return 0
-    local pid i
-    for pid in $(cat "$PIDS"); do
-        kill "$pid" 2>/dev/null || continue
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -f "$PIDS" "$SOCK"
+    stop_pids "$PIDS"
+    rm -f "$SOCK"
     log "stopped p11-kit server in $DIR"
 }
 

@@ -34,6 +34,8 @@ usage() {
 HERE=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=scripts/lib/packages.sh
 . "$HERE/lib/packages.sh"
+# shellcheck source=scripts/lib/processes.sh
+. "$HERE/lib/processes.sh"
 
 MODE=token
 case ${1:-} in
@@ -55,16 +57,8 @@ PIDS=$DIR/pids
 # Stop what DIR/pids lists, newest first; bounded: SIGTERM, 5 s, then SIGKILL.
 stop_stack() {
     [[ -f $PIDS ]] || return 0
-    local pid i
-    for pid in $(tac "$PIDS"); do
-        kill "$pid" 2>/dev/null || continue
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -f "$PIDS" "$DIR/env"
+    stop_pids "$PIDS"
+    rm -f "$DIR/env"
     log "stopped the TPM stack in $DIR"
 }
 

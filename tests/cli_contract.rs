@@ -723,6 +723,11 @@ fn enroll_refuses_a_taken_name_before_generating_a_key_and_warns_on_a_reused_one
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("warning: reused the existing key"), "{err}");
+    // That key is the first account's credential: enroll says so.
+    assert!(
+        err.contains("warning: this public key was already registered to service account us-"),
+        "{err}"
+    );
     assert_eq!(json(&out)["keyGenerated"], false);
 }
 

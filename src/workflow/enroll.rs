@@ -13,7 +13,7 @@ use serde_json::json;
 use super::account::{create_account, AccountRequest, CreatedAccount};
 use super::error::WorkflowError;
 use super::store::TokenStore;
-use crate::api::{DfnsClient, Method, Outcome, RequestBody};
+use crate::api::{DfnsClient, Method, Outcome, RequestBody, ServiceAccountList};
 use crate::hsm::{Algorithm, Error as HsmError, Key, KeySelector, Token};
 use crate::signer::{HsmSigner, Signer as _};
 
@@ -73,13 +73,14 @@ pub async fn enroll(
     store: Option<&dyn TokenStore>,
 ) -> Result<Enrolled, WorkflowError> {
     // A taken name would fail the create after a key was made for nothing.
-    ensure_name_free(admin, &request.account.name).await?;
+    let existing = ensure_name_free(admin, &request.account.name).await?;
     let (key, generated) = find_or_generate(token, &request.key_label, request.algorithm).await?;
     if !generated && !request.allow_unsafe_key {
         key.ensure_safe()?;
     }
     let key_uri = key.uri().to_string();
     let public_key = proven_public_key(&key).await?;
+    let in_use = registered_to(existing.as_ref(), &public_key);
     let created = match create_account(admin, &request.account, public_key, store).await {
         Ok(Outcome::Done(created)) => created,
         Ok(Outcome::PendingApproval(approval)) => {
@@ -99,6 +100,11 @@ pub async fn enroll(
     };
     let cred_id = prove(admin, &created, key).await?;
     let mut warnings = Vec::new();
+    for account in in_use {
+        warnings.push(format!(
+            "this public key was already registered to service account {account}: both accounts now sign with one key"
+        ));
+    }
     if !generated {
         warnings.push(format!(
             "reused the existing key {:?} ({key_uri}) instead of generating one",
@@ -116,17 +122,40 @@ pub async fn enroll(
 
 /// Refuse a name an active account already has. An admin who may not list accounts gets no
 /// check here; the create then answers for itself.
-async fn ensure_name_free(admin: &DfnsClient, name: &str) -> Result<(), WorkflowError> {
+async fn ensure_name_free(
+    admin: &DfnsClient,
+    name: &str,
+) -> Result<Option<ServiceAccountList>, WorkflowError> {
     let Ok(list) = admin.service_accounts().list().await else {
-        return Ok(());
+        return Ok(None);
     };
     match list.items.iter().find(|a| a.user_info.name == name) {
         Some(existing) => Err(WorkflowError::NameTaken {
             name: name.to_owned(),
             account_id: existing.id().to_owned(),
         }),
-        None => Ok(()),
+        None => Ok(Some(list)),
     }
+}
+
+/// The accounts whose credential is `public_key_pem`, as far as the listing tells: Dfns may
+/// report a key as a fingerprint rather than the PEM, and then nothing matches.
+fn registered_to(accounts: Option<&ServiceAccountList>, public_key_pem: &str) -> Vec<String> {
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    let ours = squash(public_key_pem);
+    accounts
+        .map(|list| {
+            list.items
+                .iter()
+                .filter(|a| {
+                    a.access_tokens
+                        .iter()
+                        .any(|t| squash(&t.public_key) == ours)
+                })
+                .map(|a| a.id().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The key's public key, once a test signature by its private key verifies against it.

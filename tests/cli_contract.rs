@@ -751,3 +751,43 @@ fn a_bad_challenge_document_names_the_field_that_is_wrong() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("field `allowCredentials.key[0].id`"), "{err}");
 }
+
+#[test]
+fn colours_only_on_a_terminal_and_never_with_no_color() {
+    let emu = Emulator::start(&[]);
+    let bin = testkit::artifact::binary("dfns-hsm");
+    // util-linux `script` gives the CLI a terminal; its transcript is what the terminal got.
+    let on_terminal = |no_color: Option<&str>| {
+        let mut env_cmd = admin(&emu);
+        env_cmd.env("DFNS_HSM_LOG", "debug");
+        if let Some(v) = no_color {
+            env_cmd.env("NO_COLOR", v);
+        }
+        let out = Command::new("script")
+            .args([
+                "-qec",
+                &format!("{} service-account list", bin.display()),
+                "/dev/null",
+            ])
+            .envs(env_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("util-linux script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_terminal(None);
+    assert!(
+        coloured.contains("DEBUG"),
+        "debug logs were written: {coloured}"
+    );
+    assert!(
+        coloured.contains("\u{1b}["),
+        "a terminal gets colours: {coloured:?}"
+    );
+    let plain = on_terminal(Some("1"));
+    assert!(plain.contains("DEBUG"), "{plain}");
+    assert!(
+        !plain.contains("\u{1b}["),
+        "NO_COLOR is honoured: {plain:?}"
+    );
+}

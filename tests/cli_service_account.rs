@@ -512,3 +512,92 @@ fn doctor_checks_the_api_the_token_and_the_clock() {
     assert!(!ok);
     assert!(err.contains("token is refused (401)"), "{err}");
 }
+
+#[test]
+fn a_create_held_for_approval_says_its_token_will_not_come_and_what_to_do() {
+    let _serial = serial();
+    let admin = Admin::start(&["--approval-required", "ServiceAccounts:Create"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let key_label = unique_label("held");
+    let token_out = dir.path().join("held.token");
+    let out = admin
+        .cli()
+        .args([
+            "--output",
+            "json",
+            "service-account",
+            "enroll",
+            "--name",
+            &key_label,
+            "--key-label",
+            &key_label,
+            "--token-out",
+        ])
+        .arg(&token_out)
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(&stdout);
+    assert_eq!(doc["outcome"], "pendingApproval", "{doc}");
+    assert_eq!(
+        doc["approval"]["activity"]["kind"], "ServiceAccounts:Create",
+        "{doc}"
+    );
+    let next: Vec<&str> = doc["next"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no next steps: {doc}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let says = |what: &[&str]| next.iter().any(|s| what.iter().all(|w| s.contains(w)));
+    assert!(
+        says(&["token will not be handed out", "once it is approved"]),
+        "{next:?}"
+    );
+    assert!(
+        says(&["nobody holds its token", "dfns-hsm service-account archive"]),
+        "{next:?}"
+    );
+    assert!(
+        says(&["run the create again", "policy that lets it through"]),
+        "{next:?}"
+    );
+    assert!(says(&["stays on the token", &key_label]), "{next:?}");
+    assert!(!token_out.exists(), "no token was written");
+    assert_eq!(admin.count(), 0, "nothing was created");
+
+    // The same facts in human form, for create --key reusing the key enroll generated.
+    let out = admin
+        .cli()
+        .args([
+            "service-account",
+            "create",
+            "--name",
+            &unique_label("held-2"),
+            "--key",
+            &key_label,
+            "--token-out",
+        ])
+        .arg(dir.path().join("held-2.token"))
+        .output()
+        .expect("spawn");
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{human}");
+    assert!(
+        human.contains("waiting for a policy approval (HTTP 202)"),
+        "{human}"
+    );
+    assert!(human.contains("what happens next:"), "{human}");
+    assert!(human.contains("token will not be handed out"), "{human}");
+    assert!(
+        human.contains("dfns-hsm service-account archive"),
+        "{human}"
+    );
+    assert_eq!(admin.count(), 0, "nothing was created");
+}

@@ -74,7 +74,7 @@ pub use client::{ClientBuilder, DfnsClient, USER_AGENT};
 pub use endpoints::UserActionRule;
 pub use error::{ApiError, GiveUpReason, Phase, RawBody};
 pub use http_error::{parse_error_body, AuthFailure, HttpError};
-pub use jwt::{AppMetadata, TokenClaims};
+pub use jwt::{format_unix_time, AppMetadata, TokenClaims};
 pub use outcome::{ApiResponse, Outcome};
 pub use permission_types::{
     AssignPermission, Assignment, AssignmentList, CreatePermission, Permission, PermissionList,

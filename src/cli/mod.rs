@@ -84,7 +84,14 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
         Command::Completions { shell } => docs::completions(shell)?,
         Command::Manpage => docs::manpage()?,
         Command::Doctor(args) => {
-            let settings = ctx.resolve(&args.call)?;
+            use crate::config::Section as _;
+            let mut settings = ctx.resolve(&args.call)?;
+            // doctor's own flag, over the environment and the profile.
+            settings.dfns = crate::config::DfnsSettings {
+                expiry_warning_days: args.expiry_warning_days,
+                ..Default::default()
+            }
+            .or(settings.dfns);
             tokio::task::spawn_blocking(move || doctor::run(&settings, args.key))
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))??

@@ -136,9 +136,9 @@ mod tests {
         assert!(next.iter().any(|s| s
             .as_str()
             .is_some_and(|s| s.contains("archive") && s.contains("nobody holds its token"))));
-        assert!(next.iter().any(|s| s
-            .as_str()
-            .is_some_and(|s| s.contains("pkcs11:object=k"))));
+        assert!(next
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.contains("pkcs11:object=k"))));
         assert!(r.human.contains("what happens next:"), "{}", r.human);
         let without_key = Report::pending_create("c", serde_json::json!({}), None);
         assert_eq!(without_key.json["next"].as_array().expect("next").len(), 4);

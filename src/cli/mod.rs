@@ -60,7 +60,8 @@ pub enum Command {
     Permission(permission::PermissionCommand),
     /// Call any Dfns endpoint, user-action signed when the endpoint requires it.
     Api(api::ApiCommandArgs),
-    /// Check module, token, login, mechanisms and key safety.
+    /// Check clock, API, the auth token's expiry, module, token, login, mechanisms, key safety
+    /// and that the signing identity (key, credential id, token) belongs together.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions {

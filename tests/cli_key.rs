@@ -192,6 +192,29 @@ fn doctor_passes_on_a_good_setup_and_examines_a_key() {
     for n in ["module", "token", "login", "mechanisms", "key", "signature"] {
         assert!(names.contains(&n), "missing check {n}: {names:?}");
     }
+    // No API here: the checks that need one did not run, and say so rather than "ok".
+    for n in ["api", "identity"] {
+        let c = report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} check: {report}"))
+            .clone();
+        assert_eq!(c["status"], "skipped", "{c}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("not checked")),
+            "{c}"
+        );
+    }
+    let (ok, out, err) = run(t
+        .cli()
+        .env_remove("DFNS_API_URL")
+        .args(["doctor", "--key", &label]));
+    assert!(ok, "{err}");
+    assert!(out.contains("[skip] api "), "{out}");
 }
 
 #[test]

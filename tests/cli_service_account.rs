@@ -823,6 +823,24 @@ fn doctor_proves_key_credential_and_token_belong_together() {
         "a token valid for 45 days: {token}"
     );
 
+    // Examining another key (--key) still proves the signing identity, with its own key.
+    let (code, report, err) = doctor(&mut admin.cli(), &["--key", &bot_label]);
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert!(
+        check(&report, "key")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&bot_label)),
+        "{report}"
+    );
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "ok", "{identity}");
+    assert!(
+        identity["keyUri"]
+            .as_str()
+            .is_some_and(|u| u.contains(&admin.label)),
+        "{identity}"
+    );
+
     // Without an identity the proof is skipped, not ok.
     let (code, report, err) = doctor(
         admin
@@ -854,4 +872,26 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs()
+}
+
+#[test]
+fn doctor_proves_an_identity_whose_key_is_a_software_file() {
+    let _serial = serial();
+    // The emulator generates the admin's key as a PKCS#8 file.
+    let emu = Emulator::start(&[]);
+    let key = format!("file:{}", emu.admin_key_path().display());
+    let (code, report, err) = doctor(
+        token()
+            .cli()
+            .env("DFNS_API_URL", emu.base_url())
+            .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
+            .env("DFNS_CRED_ID", emu.admin_cred_id())
+            .env("DFNS_SIGNING_KEY", &key),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert_eq!(check(&report, "key")["status"], "warn", "{report}");
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "ok", "{identity}");
+    assert_eq!(identity["keyUri"], key.as_str(), "{identity}");
 }

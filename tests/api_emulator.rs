@@ -702,3 +702,97 @@ async fn permission_changes_whose_answers_are_lost_are_reconciled_not_repeated()
         "each lost answer was checked and found carried out: {stats:?}"
     );
 }
+
+/// How many service-account mutations the emulator has carried out (its own journal).
+async fn committed(s: &Setup) -> usize {
+    let stats = s
+        .admin
+        .call(Method::GET, "/_emulator/stats", None)
+        .await
+        .expect("stats")
+        .done()
+        .expect("not pending");
+    stats.body["committed"].as_array().expect("committed").len()
+}
+
+#[tokio::test]
+async fn prove_identity_binds_token_credential_and_key_and_changes_nothing() {
+    use dfns_hsm::workflow::{prove_identity, ProofTarget};
+    let s = setup(&[]);
+    let key = hsm_key(&s.token, "proof", Algorithm::EcdsaP256);
+    let created = s
+        .admin
+        .service_accounts()
+        .create(&create_body(&unique_label("proof"), &key))
+        .await
+        .expect("create")
+        .done()
+        .expect("not pending");
+    let token = created.access_token().cloned().expect("accessToken");
+    let cred = created.cred_id().expect("credId").to_owned();
+    let id = created.id().to_owned();
+    let before = committed(&s).await;
+    let own = |c: &DfnsClient| {
+        let claims = c.token_claims().expect("claims");
+        ProofTarget::for_user(claims.user_id())
+    };
+
+    // The account: its own resource; the admin (a user): a path naming no service account.
+    let account = client(
+        &s.emu,
+        token.clone(),
+        Some(Arc::new(
+            HsmSigner::new(Arc::clone(&key), &cred).expect("signer"),
+        )),
+    );
+    let proof = prove_identity(&account, &own(&account))
+        .await
+        .expect("the account's proof");
+    assert_eq!(proof.path, format!("/auth/service-accounts/{id}"));
+    assert_eq!(proof.cred_id, cred);
+    assert_eq!(proof.method, Method::PUT);
+    prove_identity(&s.admin, &own(&s.admin))
+        .await
+        .expect("the admin's proof");
+
+    // A credential id the identity does not have: refused before anything is signed.
+    let wrong_cred = client(
+        &s.emu,
+        token.clone(),
+        Some(Arc::new(
+            HsmSigner::new(Arc::clone(&key), "cred-not-this-one").expect("signer"),
+        )),
+    );
+    let e = prove_identity(&wrong_cred, &own(&wrong_cred))
+        .await
+        .expect_err("a wrong credential id must fail");
+    assert!(
+        e.to_string().contains("cred-not-this-one") && e.to_string().contains(&cred),
+        "{e}"
+    );
+    // The right credential id with another key: Dfns refuses the signature.
+    let other = hsm_key(&s.token, "proof-other", Algorithm::EcdsaP256);
+    let wrong_key = client(
+        &s.emu,
+        token,
+        Some(Arc::new(HsmSigner::new(other, &cred).expect("signer"))),
+    );
+    let e = prove_identity(&wrong_key, &own(&wrong_key))
+        .await
+        .expect_err("another key must fail");
+    assert_eq!(status(&e), 401, "{e}");
+    // No signer: nothing to prove with.
+    let unsigned = client(
+        &s.emu,
+        AuthToken::new(s.emu.admin_token()).expect("token"),
+        None,
+    );
+    assert!(matches!(
+        prove_identity(&unsigned, &own(&unsigned)).await,
+        Err(ApiError::NoSigner { .. })
+    ));
+
+    assert_eq!(committed(&s).await, before, "a proof changes nothing");
+    let after = s.admin.service_accounts().get(&id).await.expect("get");
+    assert_eq!(after.user_info.name, created.user_info.name);
+}

@@ -194,6 +194,29 @@ fn doctor_passes_on_a_good_setup_and_examines_a_key() {
     for n in ["module", "token", "login", "mechanisms", "key", "signature"] {
         assert!(names.contains(&n), "missing check {n}: {names:?}");
     }
+    // No API here: the checks that need one did not run, and say so rather than "ok".
+    for n in ["api", "identity"] {
+        let c = report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} check: {report}"))
+            .clone();
+        assert_eq!(c["status"], "skipped", "{c}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("not checked")),
+            "{c}"
+        );
+    }
+    let (ok, out, err) = run(t
+        .cli()
+        .env_remove("DFNS_API_URL")
+        .args(["doctor", "--key", &label]));
+    assert!(ok, "{err}");
+    assert!(out.contains("[skip] api "), "{out}");
 }
 
 #[test]
@@ -489,4 +512,141 @@ fn tpm_tokens_share_one_serial_and_an_uninitialized_slot_is_passed_over() {
         err.contains("--token "),
         "the hint names the label option: {err}"
     );
+}
+
+/// SHA-256 of the SPKI DER inside a PEM, hex: computed here, not by dfns-hsm.
+fn spki_sha256(pem: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .expect("PEM body");
+    hex::encode(sha2::Sha256::digest(der))
+}
+
+#[test]
+fn key_delete_destroys_exactly_its_pair_and_needs_yes() {
+    let _serial = serial();
+    let t = token();
+    let label = unique_label("doomed");
+    let (ok, out, err) = run(t
+        .cli()
+        .args(["--output", "json", "key", "generate", "--label", &label]));
+    assert!(ok, "{err}");
+    let generated = json(&out);
+    let uri = generated["uri"].as_str().expect("uri").to_owned();
+    let id = generated["id"].as_str().expect("id").to_owned();
+    let fingerprint = spki_sha256(generated["publicKeyPem"].as_str().expect("pem"));
+    let listed = |label: &str| -> Vec<String> {
+        let (ok, out, err) = run(t.cli().args(["--output", "json", "key", "list"]));
+        assert!(ok, "{err}");
+        json(&out)["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter(|k| k["label"] == label)
+            .map(|k| k["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let objects = |label: &str| -> String {
+        let (ok, out, err) = run(t.pkcs11_tool().args(["--list-objects", "--label", label]));
+        assert!(ok, "pkcs11-tool --list-objects: {err}");
+        out
+    };
+
+    // Without --yes: a usage error, and the key stays.
+    let out = t
+        .cli()
+        .args(["key", "delete", "--key", &label])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--yes") && err.contains("nothing was destroyed"),
+        "{err}"
+    );
+    assert_eq!(listed(&label), vec![id.clone()]);
+
+    // A second pair with the same label and another id: the label alone is ambiguous, and
+    // refused with nothing destroyed.
+    let other_id = "0badc0de0badc0de";
+    let (ok, _, err) = run(t.pkcs11_tool().args([
+        "--keypairgen",
+        "--key-type",
+        "EC:prime256v1",
+        "--usage-sign",
+        "--sensitive",
+        "--id",
+        other_id,
+        "--label",
+        &label,
+    ]));
+    assert!(ok, "pkcs11-tool --keypairgen: {err}");
+    let out = t
+        .cli()
+        .args(["key", "delete", "--key", &label, "--yes"])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an ambiguous label was deleted");
+    assert!(err.contains("2 keys match"), "{err}");
+    let mut both = listed(&label);
+    both.sort();
+    let mut expected = vec![id.clone(), other_id.to_owned()];
+    expected.sort();
+    assert_eq!(both, expected, "nothing was destroyed");
+
+    // By URI (label and id): that pair goes, with its URI and fingerprint printed.
+    let (ok, out, err) = run(t
+        .cli()
+        .args(["--output", "json", "key", "delete", "--key", &uri, "--yes"]));
+    assert!(ok, "key delete: {err}");
+    let deleted = json(&out);
+    assert_eq!(deleted["uri"], uri.as_str(), "{deleted}");
+    assert_eq!(deleted["id"], id.as_str(), "{deleted}");
+    assert_eq!(
+        deleted["publicKeySha256"],
+        fingerprint.as_str(),
+        "{deleted}"
+    );
+    assert_eq!(deleted["publicObjectDestroyed"], true, "{deleted}");
+    assert_eq!(listed(&label), vec![other_id.to_owned()]);
+    let left = objects(&label);
+    assert!(
+        !left.contains(&id),
+        "an object of the deleted pair is still on the token: {left}"
+    );
+    assert_eq!(
+        left.matches(other_id).count(),
+        2,
+        "the other pair sharing the label (private and public) must stay: {left}"
+    );
+
+    // Deleting it again: a clear error naming the key, nothing else touched.
+    let out = t
+        .cli()
+        .args(["key", "delete", "--key", &uri, "--yes"])
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: no private key labelled") && err.contains(&label) && err.contains(&id),
+        "{err}"
+    );
+    assert!(err.contains("dfns-hsm key list"), "{err}");
+    assert_eq!(listed(&label), vec![other_id.to_owned()]);
+
+    // The human form names the URI and the fingerprint too.
+    let (ok, out, err) = run(t.cli().args(["key", "delete", "--key", &label, "--yes"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("sha256: ") && out.contains(other_id), "{out}");
+    assert!(listed(&label).is_empty());
+    assert!(!objects(&label).contains(&label), "{}", objects(&label));
 }

@@ -512,3 +512,386 @@ fn doctor_checks_the_api_the_token_and_the_clock() {
     assert!(!ok);
     assert!(err.contains("token is refused (401)"), "{err}");
 }
+
+#[test]
+fn a_create_held_for_approval_says_its_token_will_not_come_and_what_to_do() {
+    let _serial = serial();
+    let admin = Admin::start(&["--approval-required", "ServiceAccounts:Create"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let key_label = unique_label("held");
+    let token_out = dir.path().join("held.token");
+    let out = admin
+        .cli()
+        .args([
+            "--output",
+            "json",
+            "service-account",
+            "enroll",
+            "--name",
+            &key_label,
+            "--key-label",
+            &key_label,
+            "--token-out",
+        ])
+        .arg(&token_out)
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(&stdout);
+    assert_eq!(doc["outcome"], "pendingApproval", "{doc}");
+    assert_eq!(
+        doc["approval"]["activity"]["kind"], "ServiceAccounts:Create",
+        "{doc}"
+    );
+    let next: Vec<&str> = doc["next"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no next steps: {doc}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let says = |what: &[&str]| next.iter().any(|s| what.iter().all(|w| s.contains(w)));
+    assert!(
+        says(&["token will not be handed out", "once it is approved"]),
+        "{next:?}"
+    );
+    assert!(
+        says(&["nobody holds its token", "dfns-hsm service-account archive"]),
+        "{next:?}"
+    );
+    assert!(
+        says(&["run the create again", "policy that lets it through"]),
+        "{next:?}"
+    );
+    assert!(says(&["stays on the token", &key_label]), "{next:?}");
+    assert!(!token_out.exists(), "no token was written");
+    assert_eq!(admin.count(), 0, "nothing was created");
+
+    // The same facts in human form, for create --key reusing the key enroll generated.
+    let out = admin
+        .cli()
+        .args([
+            "service-account",
+            "create",
+            "--name",
+            &unique_label("held-2"),
+            "--key",
+            &key_label,
+            "--token-out",
+        ])
+        .arg(dir.path().join("held-2.token"))
+        .output()
+        .expect("spawn");
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{human}");
+    assert!(
+        human.contains("waiting for a policy approval (HTTP 202)"),
+        "{human}"
+    );
+    assert!(human.contains("what happens next:"), "{human}");
+    assert!(human.contains("token will not be handed out"), "{human}");
+    assert!(
+        human.contains("dfns-hsm service-account archive"),
+        "{human}"
+    );
+    assert_eq!(admin.count(), 0, "nothing was created");
+}
+
+/// `doctor --output json [extra]` as `cmd` runs it: exit code, report, stderr.
+fn doctor(cmd: &mut Command, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let out = cmd
+        .args(["--output", "json", "doctor"])
+        .args(extra)
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), json(&stdout), err)
+}
+
+fn check(report: &Value, name: &str) -> Value {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} check: {report}"))
+}
+
+#[test]
+fn doctor_shows_the_tokens_expiry_and_warns_under_the_threshold() {
+    let _serial = serial();
+    // An admin token that expires in 10 days and an hour: 10 whole days left.
+    let ttl = 10 * 86_400 + 3_600;
+    let admin = Admin::start(&["--admin-token-ttl-secs", &ttl.to_string()]);
+    let (code, report, err) = doctor(&mut admin.cli(), &[]);
+    assert_eq!(code, Some(0), "a warning is not a failure: {report} {err}");
+    let token = check(&report, "auth token");
+    assert_eq!(token["status"], "warn", "{token}");
+    assert_eq!(token["daysLeft"], 10, "{token}");
+    assert_eq!(token["warningDays"], 30, "{token}");
+    let expires = token["expiresAt"].as_str().expect("expiresAt");
+    assert!(
+        token["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(expires) && d.contains("in 10 day(s)")),
+        "{token}"
+    );
+    assert_eq!(check(&report, "identity")["status"], "ok", "{report}");
+
+    // The threshold: flag over environment over profile.
+    let dir = tempfile::tempdir().expect("tmp");
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, "[dfns]\nexpiry_warning_days = 5\n").expect("write");
+    let status = |cmd: &mut Command, extra: &[&str]| {
+        let (code, report, err) = doctor(cmd, extra);
+        assert_eq!(code, Some(0), "{report} {err}");
+        let t = check(&report, "auth token");
+        (
+            t["status"].as_str().expect("status").to_owned(),
+            t["warningDays"].as_u64().expect("warningDays"),
+        )
+    };
+    assert_eq!(
+        status(&mut admin.cli(), &["--expiry-warning-days", "5"]),
+        ("ok".into(), 5)
+    );
+    assert_eq!(
+        status(admin.cli().env("DFNS_HSM_EXPIRY_WARNING_DAYS", "5"), &[]),
+        ("ok".into(), 5)
+    );
+    assert_eq!(
+        status(admin.cli().arg("--config").arg(&profile), &[]),
+        ("ok".into(), 5)
+    );
+    assert_eq!(
+        status(
+            admin
+                .cli()
+                .env("DFNS_HSM_EXPIRY_WARNING_DAYS", "20")
+                .arg("--config")
+                .arg(&profile),
+            &[]
+        ),
+        ("warn".into(), 20),
+        "the environment wins over the profile"
+    );
+    assert_eq!(
+        status(
+            admin.cli().env("DFNS_HSM_EXPIRY_WARNING_DAYS", "5"),
+            &["--expiry-warning-days", "11"]
+        ),
+        ("warn".into(), 11),
+        "the flag wins over the environment"
+    );
+}
+
+#[test]
+fn doctor_fails_an_expired_token() {
+    let _serial = serial();
+    let admin = Admin::start(&["--admin-token-ttl-secs", "0"]);
+    let (code, report, err) = doctor(&mut admin.cli(), &[]);
+    assert_eq!(code, Some(1), "{report} {err}");
+    let token = check(&report, "auth token");
+    assert_eq!(token["status"], "fail", "{token}");
+    assert!(
+        token["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("expired on")),
+        "{token}"
+    );
+    assert!(
+        token["daysLeft"].as_i64().is_some_and(|d| d <= 0),
+        "{token}"
+    );
+    // The API refuses the token, so there is nothing to prove: skipped, not ok.
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "skipped", "{identity}");
+    assert!(err.contains("[skip] identity"), "{err}");
+}
+
+#[test]
+fn doctor_proves_key_credential_and_token_belong_together() {
+    let _serial = serial();
+    let admin = Admin::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    // A service account whose token is valid for 45 days, its key on the token.
+    let bot_label = unique_label("doctor-bot");
+    let bot_token = dir.path().join("bot.token");
+    let (ok, out, err) = run(admin
+        .cli()
+        .args([
+            "--output",
+            "json",
+            "service-account",
+            "enroll",
+            "--name",
+            &bot_label,
+            "--key-label",
+            &bot_label,
+            "--days-valid",
+            "45",
+            "--token-out",
+        ])
+        .arg(&bot_token));
+    assert!(ok, "enroll: {err}");
+    let enrolled = json(&out);
+    let bot_id = enrolled["serviceAccountId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let bot_cred = enrolled["credId"].as_str().expect("credId").to_owned();
+
+    // The admin as configured: proven.
+    let (code, report, err) = doctor(&mut admin.cli(), &[]);
+    assert_eq!(code, Some(0), "{report} {err}");
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "ok", "{identity}");
+    assert_eq!(identity["credId"], admin.emu.admin_cred_id().as_str());
+
+    // A made-up credential id, and another identity's credential id: failed, clearly.
+    for (wrong, what) in [
+        ("cred-made-up-1", "made up"),
+        (bot_cred.as_str(), "the bot's"),
+    ] {
+        let (code, report, err) = doctor(admin.cli().env("DFNS_CRED_ID", wrong), &[]);
+        assert_eq!(code, Some(1), "{what}: {report} {err}");
+        let identity = check(&report, "identity");
+        assert_eq!(identity["status"], "fail", "{what}: {identity}");
+        let detail = identity["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains("do not belong together")
+                && detail.contains(wrong)
+                && detail.contains("is not allowed")
+                && detail.contains(&admin.emu.admin_cred_id()),
+            "{what}: {detail}"
+        );
+        assert!(detail.contains("--cred-id"), "{what}: {detail}");
+        assert!(err.contains("[FAIL] identity"), "{err}");
+        // The rest of the setup is fine.
+        assert_eq!(check(&report, "signature")["status"], "ok");
+    }
+
+    // The admin's credential id with the bot's key: the signature is refused.
+    let (code, report, err) = doctor(admin.cli().env("DFNS_SIGNING_KEY", &bot_label), &[]);
+    assert_eq!(code, Some(1), "{report} {err}");
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "fail", "{identity}");
+    assert!(
+        identity["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("do not belong together") && d.contains("401")),
+        "{identity}"
+    );
+
+    // As the bot: its token, key and credential belong together, with the whole days left
+    // until the exp of its token (45 days from its creation), read here from the token.
+    let exp = token_exp(&bot_token);
+    let before = now_secs();
+    let (code, report, err) = doctor(
+        admin
+            .cli()
+            .env("DFNS_AUTH_TOKEN_FILE", &bot_token)
+            .env("DFNS_CRED_ID", &bot_cred)
+            .env("DFNS_SIGNING_KEY", &bot_label),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{report} {err}");
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "ok", "{identity}");
+    assert_eq!(identity["userId"], bot_id.as_str(), "{identity}");
+    assert_eq!(
+        identity["provenWith"],
+        format!("PUT /auth/service-accounts/{bot_id}").as_str()
+    );
+    let token = check(&report, "auth token");
+    assert_eq!(token["status"], "ok", "{token}");
+    let after = now_secs();
+    let days = token["daysLeft"].as_u64().expect("daysLeft");
+    assert!(
+        ((exp - after) / 86_400..=(exp - before) / 86_400).contains(&days),
+        "{token}"
+    );
+    assert!(
+        (44..=45).contains(&days),
+        "a token valid for 45 days: {token}"
+    );
+
+    // Examining another key (--key) still proves the signing identity, with its own key.
+    let (code, report, err) = doctor(&mut admin.cli(), &["--key", &bot_label]);
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert!(
+        check(&report, "key")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&bot_label)),
+        "{report}"
+    );
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "ok", "{identity}");
+    assert!(
+        identity["keyUri"]
+            .as_str()
+            .is_some_and(|u| u.contains(&admin.label)),
+        "{identity}"
+    );
+
+    // Without an identity the proof is skipped, not ok.
+    let (code, report, err) = doctor(
+        admin
+            .cli()
+            .env_remove("DFNS_CRED_ID")
+            .env_remove("DFNS_SIGNING_KEY"),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert_eq!(check(&report, "identity")["status"], "skipped", "{report}");
+}
+
+/// The `exp` claim of the JWT in `path`, decoded here.
+fn token_exp(path: &std::path::Path) -> u64 {
+    use base64::Engine as _;
+    let jwt = std::fs::read_to_string(path).expect("token");
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("claims");
+    claims["exp"].as_u64().expect("exp")
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+#[test]
+fn doctor_proves_an_identity_whose_key_is_a_software_file() {
+    let _serial = serial();
+    // The emulator generates the admin's key as a PKCS#8 file.
+    let emu = Emulator::start(&[]);
+    let key = format!("file:{}", emu.admin_key_path().display());
+    let (code, report, err) = doctor(
+        token()
+            .cli()
+            .env("DFNS_API_URL", emu.base_url())
+            .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
+            .env("DFNS_CRED_ID", emu.admin_cred_id())
+            .env("DFNS_SIGNING_KEY", &key),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{report} {err}");
+    assert_eq!(check(&report, "key")["status"], "warn", "{report}");
+    let identity = check(&report, "identity");
+    assert_eq!(identity["status"], "ok", "{identity}");
+    assert_eq!(identity["keyUri"], key.as_str(), "{identity}");
+}

@@ -74,7 +74,7 @@ pub use client::{ClientBuilder, DfnsClient, USER_AGENT};
 pub use endpoints::UserActionRule;
 pub use error::{ApiError, GiveUpReason, Phase, RawBody};
 pub use http_error::{parse_error_body, AuthFailure, HttpError};
-pub use jwt::{AppMetadata, TokenClaims};
+pub use jwt::{format_unix_time, AppMetadata, TokenClaims};
 pub use outcome::{ApiResponse, Outcome};
 pub use permission_types::{
     AssignPermission, Assignment, AssignmentList, CreatePermission, Permission, PermissionList,
@@ -86,6 +86,8 @@ pub use retry::{RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;
 /// The HTTP client with the API transport rules (no redirects, no proxy for loopback), for
 /// the CLI's `doctor` probe.
+// For doctor, which must follow the client's transport rules.
+#[cfg(feature = "cli")]
 pub(crate) use transport::http_client;
 pub use types::{
     AccessToken, CreateServiceAccount, PermissionAssignment, ServiceAccount, ServiceAccountList,

@@ -125,6 +125,7 @@ pub fn dfns_settings(api: &ApiArgs, signing: &SigningArgs) -> DfnsSettings {
         cred_id: signing.cred_id.clone(),
         signing_key: signing.signing_key.clone(),
         audit_log: signing.audit_log.clone(),
+        expiry_warning_days: None,
     }
 }
 

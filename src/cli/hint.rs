@@ -38,6 +38,7 @@ pub(crate) fn api_hint(err: &ApiError) -> Option<String> {
             ))
         }
         ApiError::UserAction { source, .. } => return api_hint(source),
+        ApiError::Signer(e) => return signer(e),
         ApiError::RetriesExhausted { last, .. } => return api_hint(last),
         ApiError::OutcomeUnknown { source, check, .. } => {
             return api_hint(source).or_else(|| check.as_deref().and_then(api_hint))

@@ -48,6 +48,18 @@ pub enum KeyCommand {
     },
     /// Sign a user-action challenge and print the firstFactor JSON (delegated flows).
     SignChallenge(SignChallengeArgs),
+    /// Destroy a key pair on the token (its private and public objects); cannot be undone.
+    Delete {
+        /// pkcs11: URI or label of the key.
+        #[arg(long, value_name = "REF")]
+        key: String,
+        /// Confirm: the pair is destroyed for good (refused without it).
+        #[arg(long)]
+        yes: bool,
+        /// The token holding the key.
+        #[command(flatten)]
+        hsm: HsmArgs,
+    },
 }
 
 /// Arguments of `key sign-challenge`.
@@ -159,7 +171,56 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
             ))
         }
         KeyCommand::SignChallenge(args) => sign_challenge(ctx, args).await,
+        KeyCommand::Delete { key, yes, hsm } => delete(ctx, &key, yes, hsm).await,
     }
+}
+
+async fn delete(ctx: &Context, key: &str, yes: bool, hsm: HsmArgs) -> Result<Report, CliError> {
+    if !yes {
+        return Err(CliError::Usage(format!(
+            "`key delete` destroys the key pair {key:?} on the token for good: pass --yes to confirm (nothing was destroyed)"
+        )));
+    }
+    let key_ref: KeyRef = key.parse()?;
+    let settings = hsm_only(ctx, hsm)?;
+    let key = settings.hsm_key(&key_ref)?;
+    let deleted = tokio::task::spawn_blocking(move || -> Result<_, CliError> {
+        // The fingerprint printed is the private key's own: proven by a signature first.
+        HsmSigner::new(Arc::clone(&key), "")?.prove_pair()?;
+        let key = Arc::try_unwrap(key).map_err(|_| {
+            CliError::Failed("the key is still in use; nothing was destroyed".into())
+        })?;
+        Ok(key.delete()?)
+    })
+    .await
+    .map_err(|e| CliError::Failed(e.to_string()))??;
+    let info = &deleted.info;
+    let uri = deleted.uri.to_string();
+    let fingerprint = info.spki_sha256_hex();
+    let algorithm = info.algorithm.map(|a| a.to_string()).unwrap_or_default();
+    let human = format!(
+        "deleted {algorithm} key \"{}\"\nuri:    {}\nid:     {}\nsha256: {fingerprint}\n{}",
+        safe(&info.label),
+        safe(&uri),
+        info.id,
+        if deleted.public_object_destroyed {
+            "private and public objects destroyed"
+        } else {
+            "private object destroyed (the token kept no separate public object)"
+        }
+    );
+    Ok(Report::new(
+        json!({
+            "deleted": true,
+            "uri": uri,
+            "label": info.label,
+            "id": info.id,
+            "algorithm": info.algorithm,
+            "publicKeySha256": fingerprint,
+            "publicObjectDestroyed": deleted.public_object_destroyed,
+        }),
+        human,
+    ))
 }
 
 /// Settings of a command that takes only the HSM group.

@@ -60,7 +60,8 @@ pub enum Command {
     Permission(permission::PermissionCommand),
     /// Call any Dfns endpoint, user-action signed when the endpoint requires it.
     Api(api::ApiCommandArgs),
-    /// Check module, token, login, mechanisms and key safety.
+    /// Check clock, API, the auth token's expiry, module, token, login, mechanisms, key safety
+    /// and that the signing identity (key, credential id, token) belongs together.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions {
@@ -84,7 +85,14 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
         Command::Completions { shell } => docs::completions(shell)?,
         Command::Manpage => docs::manpage()?,
         Command::Doctor(args) => {
-            let settings = ctx.resolve(&args.call)?;
+            use crate::config::Section as _;
+            let mut settings = ctx.resolve(&args.call)?;
+            // doctor's own flag, over the environment and the profile.
+            settings.dfns = crate::config::DfnsSettings {
+                expiry_warning_days: args.expiry_warning_days,
+                ..Default::default()
+            }
+            .or(settings.dfns);
             tokio::task::spawn_blocking(move || doctor::run(&settings, args.key))
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))??

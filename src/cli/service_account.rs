@@ -270,7 +270,13 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
     let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
     let created = match create_account(&admin, &args.account.request(), public_key, store).await? {
         Outcome::Done(c) => c,
-        Outcome::PendingApproval(v) => return Ok(Report::pending("create service account", v)),
+        Outcome::PendingApproval(v) => {
+            return Ok(Report::pending_create(
+                "create service account",
+                v,
+                key_uri.as_deref(),
+            ))
+        }
     };
     let mut json = json!({
         "serviceAccountId": created.account.id(),
@@ -303,9 +309,10 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         Enrolled::PendingApproval {
             key_uri, approval, ..
         } => {
-            return Ok(Report::pending(
-                &format!("create service account for {key_uri} (its token will not be retrievable: Dfns returns it only to a non-pending create)"),
+            return Ok(Report::pending_create(
+                &format!("create service account for {key_uri}"),
                 approval,
+                Some(&key_uri),
             ))
         }
     };

@@ -17,6 +17,10 @@ pub const ENV_CRED_ID: &str = "DFNS_CRED_ID";
 pub const ENV_SIGNING_KEY: &str = "DFNS_SIGNING_KEY";
 /// Environment variable of the audit log path.
 pub const ENV_AUDIT_LOG: &str = "DFNS_HSM_AUDIT_LOG";
+/// Environment variable of the days before the auth token's expiry that `doctor` warns.
+pub const ENV_EXPIRY_WARNING_DAYS: &str = "DFNS_HSM_EXPIRY_WARNING_DAYS";
+/// Days before the auth token's expiry that `doctor` warns, unless set.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
 
 /// `[dfns]`, and the settings merged from every layer.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -32,6 +36,9 @@ pub struct DfnsSettings {
     pub signing_key: Option<String>,
     /// Append one JSON line per user-action signature to this file (created 0600).
     pub audit_log: Option<PathBuf>,
+    /// `doctor` warns when the auth token expires within this many days (default 30; 0 never
+    /// warns).
+    pub expiry_warning_days: Option<u32>,
 }
 
 impl Section for DfnsSettings {
@@ -41,6 +48,7 @@ impl Section for DfnsSettings {
         fill(&mut self.cred_id, lower.cred_id);
         fill(&mut self.signing_key, lower.signing_key);
         fill(&mut self.audit_log, lower.audit_log);
+        fill(&mut self.expiry_warning_days, lower.expiry_warning_days);
         self
     }
 
@@ -51,6 +59,7 @@ impl Section for DfnsSettings {
             cred_id: env::string(ENV_CRED_ID)?,
             signing_key: env::string(ENV_SIGNING_KEY)?,
             audit_log: env::path(ENV_AUDIT_LOG),
+            expiry_warning_days: env::parse(ENV_EXPIRY_WARNING_DAYS)?,
         })
     }
 }
@@ -61,6 +70,12 @@ impl DfnsSettings {
         Ok(ApiUrl::parse(
             self.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
         )?)
+    }
+
+    /// The days before the auth token's expiry that `doctor` warns (default 30).
+    pub fn expiry_warning_days(&self) -> u32 {
+        self.expiry_warning_days
+            .unwrap_or(DEFAULT_EXPIRY_WARNING_DAYS)
     }
 
     /// Whether an API URL was configured at any layer (the default does not count).
@@ -105,6 +120,23 @@ mod tests {
             s.identity(),
             Err(ConfigError::HalfIdentity { given: "key" })
         ));
+    }
+
+    #[test]
+    fn the_expiry_warning_layers_like_the_rest() {
+        let profile: crate::config::ConfigFile =
+            toml::from_str("[dfns]\nexpiry_warning_days = 7\n").unwrap();
+        assert_eq!(profile.dfns.expiry_warning_days(), 7);
+        let flag = DfnsSettings {
+            expiry_warning_days: Some(90),
+            ..Default::default()
+        };
+        assert_eq!(flag.or(profile.dfns.clone()).expiry_warning_days(), 90);
+        assert_eq!(DfnsSettings::default().expiry_warning_days(), 30);
+        assert!(
+            toml::from_str::<crate::config::ConfigFile>("[dfns]\nexpiry_warning_days = -1\n")
+                .is_err()
+        );
     }
 
     #[test]

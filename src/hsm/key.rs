@@ -98,6 +98,15 @@ impl KeyInfo {
     pub fn id_bytes(&self) -> Vec<u8> {
         hex::decode(&self.id).unwrap_or_default()
     }
+
+    /// SHA-256 of the public key's SPKI DER, lowercase hex (empty when the public key is
+    /// unreadable): the fingerprint that tells keys apart.
+    pub fn spki_sha256_hex(&self) -> String {
+        if self.spki_der.is_empty() {
+            return String::new();
+        }
+        hex::encode(Sha256::digest(&self.spki_der))
+    }
 }
 
 /// Private-key attributes that decide whether a key is safe to use.
@@ -452,7 +461,11 @@ fn label_and_id(s: &Session, handle: ObjectHandle) -> Result<(Vec<u8>, Vec<u8>)>
 /// The public-key objects that claim the private key `label`/`id`: every public key with its
 /// `CKA_ID`, whatever its label. More than one is an error naming them; the caller never
 /// picks.
-fn public_candidates(s: &Session, label: &str, id: &[u8]) -> Result<Option<ObjectHandle>> {
+pub(super) fn public_candidates(
+    s: &Session,
+    label: &str,
+    id: &[u8],
+) -> Result<Option<ObjectHandle>> {
     let found = s
         .find_objects(&[
             Attribute::Class(ObjectClass::PUBLIC_KEY),

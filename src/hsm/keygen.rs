@@ -201,7 +201,7 @@ fn refuse_widened(
 }
 
 /// Destroy `handles`; the failures, described.
-fn destroy(s: &Session, handles: [ObjectHandle; 2]) -> Vec<String> {
+pub(super) fn destroy<const N: usize>(s: &Session, handles: [ObjectHandle; N]) -> Vec<String> {
     handles
         .into_iter()
         .filter_map(|h| {
@@ -214,14 +214,7 @@ fn destroy(s: &Session, handles: [ObjectHandle; 2]) -> Vec<String> {
 
 /// Destroy a pair whose public key we cannot read; say loudly if even that fails.
 fn undo(s: &Session, handles: [ObjectHandle; 2], label: &str, why: String) -> Error {
-    let failed: Vec<String> = handles
-        .into_iter()
-        .filter_map(|h| {
-            s.destroy_object(h)
-                .err()
-                .map(|e| super::error::describe(&e))
-        })
-        .collect();
+    let failed = destroy(s, handles);
     if failed.is_empty() {
         Error::UnsupportedKey(format!(
             "generated {label:?} but could not read its public key ({why}); the pair was destroyed"

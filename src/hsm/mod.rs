@@ -4,6 +4,7 @@
 //! logged-in session and a bounded pool of worker sessions; a [`Key`] signs on it.
 
 mod algorithm;
+mod delete;
 mod ec_signature;
 mod error;
 mod key;
@@ -19,6 +20,7 @@ mod token;
 mod uri;
 
 pub use algorithm::Algorithm;
+pub use delete::DeletedKey;
 pub use error::{Error, Fault, Result};
 pub use key::{Key, KeyAttributes, KeyInfo, KeySelector};
 pub use mechanism::{mechanisms_for, missing_mechanisms, require_algorithm};

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::account::{create_account, AccountRequest, CreatedAccount};
 use super::error::WorkflowError;
+use super::identity::{prove_identity, ProofTarget};
 use super::store::TokenStore;
 use crate::api::{DfnsClient, Method, Outcome, RequestBody, ServiceAccountList};
 use crate::hsm::{Algorithm, Error as HsmError, Key, KeySelector, Token};
@@ -229,9 +230,8 @@ async fn prove(
             .to_owned(),
     };
     let signer = HsmSigner::new(key, &cred_id)?;
-    admin
-        .with_identity(created.access_token.clone(), Some(Arc::new(signer)))
-        .obtain_user_action(&Method::PUT, &target, Some(&body))
+    let client = admin.with_identity(created.access_token.clone(), Some(Arc::new(signer)));
+    prove_identity(&client, &ProofTarget::service_account(account.id(), body))
         .await
         .map_err(|source| WorkflowError::Proof {
             account_id: account.id().to_owned(),

@@ -3,6 +3,8 @@
 //!
 //! - [`enroll`]: an HSM key becomes a Dfns service account, proven to work.
 //! - [`create_account`]: a service account for a public key, its one-time token kept.
+//! - [`prove_identity`]: a token, a credential id and a key shown to belong together by a
+//!   signed round trip that changes nothing.
 //!
 //! A token is handed out once, at creation: every workflow takes a [`TokenStore`] checked
 //! beforehand, and errors after the create name the account that now exists.
@@ -10,11 +12,13 @@
 mod account;
 mod enroll;
 mod error;
+mod identity;
 mod store;
 mod token_file;
 
 pub use account::{create_account, AccountRequest, CreatedAccount};
 pub use enroll::{enroll, EnrollRequest, Enrolled, Enrollment};
 pub use error::WorkflowError;
+pub use identity::{prove_identity, IdentityProof, ProofTarget};
 pub use store::TokenStore;
 pub use token_file::{TokenFile, TokenFileError};

@@ -86,7 +86,6 @@ pub use retry::{RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;
 /// The HTTP client with the API transport rules (no redirects, no proxy for loopback), for
 /// the CLI's `doctor` probe.
-// For doctor, which must follow the client's transport rules.
 #[cfg(feature = "cli")]
 pub(crate) use transport::http_client;
 pub use types::{

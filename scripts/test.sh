@@ -21,6 +21,7 @@ cargo build --workspace --all-targets --locked
 
 echo "== the library without the CLI" >&2
 # A library user (default-features = false) compiles none of the command line's dependencies.
+cargo build --lib --no-default-features --locked
 cargo clippy --lib --no-default-features --locked -- -D warnings
 if cargo tree --no-default-features -e normal -p dfns-hsm --locked \
     | grep -E '^[^a-z]*(clap|toml|rpassword|tracing-subscriber) v'; then

@@ -12,6 +12,7 @@ mod hint;
 mod key;
 mod output;
 mod permission;
+mod rotate;
 mod service_account;
 mod text;
 mod token;

@@ -24,6 +24,9 @@ pub enum ServiceAccountCommand {
     /// Generate (or reuse) an HSM key, create a service account for it, save its token and
     /// prove the three work together with a signed round trip as the new account.
     Enroll(EnrollArgs),
+    /// Replace an account before its token expires: a new HSM key and account with the same
+    /// permissions, its token saved and proven, then the old account deactivated (or archived).
+    Rotate(super::rotate::RotateArgs),
     /// Create a service account for an existing public key.
     Create(CreateArgs),
     /// List the organization's service accounts.
@@ -236,6 +239,7 @@ pub async fn run(ctx: &Context, cmd: ServiceAccountCommand) -> Result<Report, Cl
         }
         ServiceAccountCommand::Create(args) => create(ctx, args).await,
         ServiceAccountCommand::Enroll(args) => enroll(ctx, args).await,
+        ServiceAccountCommand::Rotate(args) => super::rotate::run(ctx, args).await,
     }
 }
 

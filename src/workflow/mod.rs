@@ -3,6 +3,8 @@
 //!
 //! - [`enroll`]: an HSM key becomes a Dfns service account, proven to work.
 //! - [`create_account`]: a service account for a public key, its one-time token kept.
+//! - [`rotate`]: a new account, key and token take an old account's place with its
+//!   permissions; the old one is retired last, so a failure leaves it working.
 //! - [`prove_identity`]: a token, a credential id and a key shown to belong together by a
 //!   signed round trip that changes nothing.
 //!
@@ -13,6 +15,7 @@ mod account;
 mod enroll;
 mod error;
 mod identity;
+mod rotate;
 mod store;
 mod token_file;
 
@@ -20,5 +23,6 @@ pub use account::{create_account, AccountRequest, CreatedAccount};
 pub use enroll::{enroll, EnrollRequest, Enrolled, Enrollment};
 pub use error::WorkflowError;
 pub use identity::{prove_identity, IdentityProof, ProofTarget};
+pub use rotate::{rotate, RotateRequest, Rotation, Step, StepStatus};
 pub use store::TokenStore;
 pub use token_file::{TokenFile, TokenFileError};

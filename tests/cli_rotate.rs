@@ -1,0 +1,195 @@
+//! `service-account rotate` against the emulator with keys on the real SoftHSM2 token: the new
+//! account works with the old one's permissions and the old one is retired; a failure at a
+//! step leaves the old account working and a report of what exists and what to do.
+
+use std::process::Command;
+
+use serde_json::Value;
+use testkit::{serial, token, unique_label, Emulator};
+
+/// The CLI as the emulator's admin (software key); account keys go on the test token.
+fn admin(emu: &Emulator) -> Command {
+    let mut c = token().cli();
+    c.env("DFNS_API_URL", emu.base_url())
+        .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
+        .env("DFNS_CRED_ID", emu.admin_cred_id())
+        .env(
+            "DFNS_SIGNING_KEY",
+            format!("file:{}", emu.admin_key_path().display()),
+        );
+    c
+}
+
+fn run_json(c: &mut Command) -> (Option<i32>, Value, String) {
+    let out = c.arg("--output").arg("json").output().expect("spawn");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let doc =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text} {err}"));
+    (out.status.code(), doc, err)
+}
+
+/// A permission that lets an account list accounts, and an account enrolled with it.
+fn account_with_permission(emu: &Emulator, dir: &std::path::Path) -> (String, String) {
+    let (code, perm, err) = run_json(admin(emu).args([
+        "permission",
+        "create",
+        "--name",
+        &unique_label("reader"),
+        "--operation",
+        "Auth:ServiceAccounts:Read",
+    ]));
+    assert_eq!(code, Some(0), "{err}");
+    let perm = perm["id"].as_str().expect("permission id").to_owned();
+    let (code, sa, err) = run_json(
+        admin(emu)
+            .args(["service-account", "enroll", "--name", &unique_label("old")])
+            .args([
+                "--key-label",
+                &unique_label("old-key"),
+                "--permission-id",
+                &perm,
+            ])
+            .arg("--token-out")
+            .arg(dir.join("old.token")),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    (
+        sa["serviceAccountId"].as_str().expect("id").to_owned(),
+        perm,
+    )
+}
+
+fn get(emu: &Emulator, id: &str) -> Value {
+    let (code, doc, err) = run_json(admin(emu).args(["service-account", "get", id]));
+    assert_eq!(code, Some(0), "{err}");
+    doc
+}
+
+fn holds(account: &Value, perm: &str) -> bool {
+    account["userInfo"]["permissionAssignments"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x["permissionId"] == perm))
+}
+
+#[test]
+fn rotate_replaces_an_account_with_its_permissions_and_retires_the_old_one() {
+    let _serial = serial();
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (old, perm) = account_with_permission(&emu, dir.path());
+    let new_token = dir.path().join("new.token");
+    let (code, report, err) = run_json(
+        admin(&emu)
+            .args(["service-account", "rotate", &old])
+            .args(["--key-label", &unique_label("new-key")])
+            .arg("--token-out")
+            .arg(&new_token),
+    );
+    assert_eq!(code, Some(0), "{err} {report}");
+    assert_eq!(report["complete"], true, "{report}");
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 4);
+    assert!(steps.iter().all(|s| s["status"] == "done"), "{report}");
+    let new = report["newAccountId"].as_str().expect("new id").to_owned();
+    assert_ne!(new, old);
+    assert!(
+        holds(&get(&emu, &new), &perm),
+        "the new account holds the permission"
+    );
+    assert_eq!(
+        get(&emu, &old)["userInfo"]["isActive"],
+        false,
+        "old deactivated"
+    );
+    // The new token works: with the copied permission it may list accounts.
+    let (code, _, err) = run_json(
+        admin(&emu)
+            .env("DFNS_AUTH_TOKEN_FILE", &new_token)
+            .args(["service-account", "list"]),
+    );
+    assert_eq!(code, Some(0), "{err}");
+
+    // --archive-old: the old account is gone from the listing.
+    let second = dir.path().join("second");
+    std::fs::create_dir(&second).expect("mkdir");
+    let (old2, _) = account_with_permission(&emu, &second);
+    let (code, report, err) = run_json(
+        admin(&emu)
+            .args(["service-account", "rotate", &old2, "--archive-old"])
+            .args(["--key-label", &unique_label("new-key2")])
+            .arg("--token-out")
+            .arg(dir.path().join("new2.token")),
+    );
+    assert_eq!(code, Some(0), "{err} {report}");
+    let (_, list, _) = run_json(admin(&emu).args(["service-account", "list"]));
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|a| a["userInfo"]["userId"].as_str())
+        .collect();
+    assert!(!ids.contains(&old2.as_str()), "archived: {ids:?}");
+}
+
+#[test]
+fn a_failed_step_leaves_the_old_account_working_and_says_what_to_do() {
+    let _serial = serial();
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let count = || {
+        let (_, list, _) = run_json(admin(&emu).args(["service-account", "list"]));
+        list["items"].as_array().expect("items").len()
+    };
+
+    // Step 1: an account that does not exist. Nothing is created; exit 1.
+    let before = count();
+    let (code, report, err) = run_json(
+        admin(&emu)
+            .args(["service-account", "rotate", "us-does-not-exist"])
+            .args(["--key-label", &unique_label("never")])
+            .arg("--token-out")
+            .arg(dir.path().join("a.token")),
+    );
+    assert_eq!(code, Some(1), "{err} {report}");
+    assert_eq!(report["steps"][0]["status"], "failed", "{report}");
+    assert_eq!(report["steps"][1]["status"], "notRun", "{report}");
+    assert!(report["next"]
+        .as_str()
+        .is_some_and(|n| n.contains("nothing was created")));
+    assert_eq!(count(), before);
+
+    // Step 3: a permission that can no longer be assigned (archived). The new account exists,
+    // the old one is untouched and active; exit 4 with both ids and the way out.
+    let (old, perm) = account_with_permission(&emu, dir.path());
+    let (code, _, err) = run_json(admin(&emu).args(["permission", "archive", &perm]));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, report, err) = run_json(
+        admin(&emu)
+            .args(["service-account", "rotate", &old])
+            .args(["--key-label", &unique_label("half")])
+            .arg("--token-out")
+            .arg(dir.path().join("half.token")),
+    );
+    assert_eq!(code, Some(4), "{err} {report}");
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["steps"][1]["status"], "done", "{report}");
+    assert_eq!(report["steps"][2]["status"], "failed", "{report}");
+    assert_eq!(report["steps"][3]["status"], "notRun", "{report}");
+    let new = report["newAccountId"].as_str().expect("new id");
+    let next = report["next"].as_str().expect("next");
+    assert!(
+        next.contains(&old) && next.contains(new) && next.contains(&perm),
+        "{next}"
+    );
+    assert!(next.contains("archive"), "how to undo: {next}");
+    assert_eq!(
+        get(&emu, &old)["userInfo"]["isActive"],
+        true,
+        "old still active"
+    );
+    assert!(
+        dir.path().join("half.token").exists(),
+        "the new token is kept"
+    );
+}

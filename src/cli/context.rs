@@ -154,9 +154,24 @@ impl Settings {
         Ok(self.dfns.api_url()?)
     }
 
-    /// The bearer token: the configured `auth_token_file`, else `DFNS_AUTH_TOKEN`.
+    /// The bearer token: the configured `auth_token_file` (a file, or a `pkcs11:` URI of a
+    /// private data object on the HSM token), else `DFNS_AUTH_TOKEN`.
     pub fn auth_token(&self) -> Result<AuthToken, CliError> {
-        Ok(AuthToken::resolve(self.dfns.auth_token_file.as_deref())?)
+        let file = self.dfns.auth_token_file.as_deref();
+        if let Some(uri) = file
+            .and_then(|p| p.to_str())
+            .filter(|s| s.starts_with("pkcs11:"))
+        {
+            let (token, label) = super::token_out::open_data_object(self, uri)?;
+            let value = token.read_secret(&label)?;
+            let text = std::str::from_utf8(&value).map_err(|_| {
+                CliError::Usage(format!(
+                    "the data object {uri} does not hold a Dfns token (not UTF-8)"
+                ))
+            })?;
+            return Ok(AuthToken::new(text.trim())?);
+        }
+        Ok(AuthToken::resolve(file)?)
     }
 
     /// The configured signing identity (signing key + credential id), if given.

@@ -16,6 +16,7 @@ mod rotate;
 mod service_account;
 mod text;
 mod token;
+mod token_out;
 
 pub use args::{ApiArgs, CallArgs, HsmArgs, ReadArgs, RetryArgs, SigningArgs};
 pub use context::{Context, GlobalArgs, LogFormat, Settings};

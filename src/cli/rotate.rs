@@ -10,8 +10,9 @@ use super::context::Context;
 use super::error::{CliError, EXIT_CHECK, EXIT_FAILURE};
 use super::output::Report;
 use super::text::safe;
+use super::token_out::TokenOut;
 use crate::hsm::Algorithm;
-use crate::workflow::{self, RotateRequest, StepStatus, TokenFile, TokenStore};
+use crate::workflow::{self, RotateRequest, StepStatus};
 
 /// Arguments of `rotate`.
 #[derive(Debug, Args)]
@@ -21,8 +22,8 @@ pub struct RotateArgs {
     /// Label of the new account's HSM key; generated when absent.
     #[arg(long)]
     key_label: String,
-    /// File to write the new account's Dfns access token to (mode 0600, never overwritten;
-    /// Dfns returns it only once)
+    /// Where to keep the new account's Dfns access token: a file (mode 0600, never
+    /// overwritten) or a pkcs11: URI of a private data object (pkcs11:object=LABEL;type=data)
     #[arg(long, value_name = "FILE")]
     token_out: PathBuf,
     /// Name of the new account (default: the old name with today's date, e.g. ops-bot-20261201).
@@ -46,7 +47,7 @@ pub struct RotateArgs {
 /// must finish or undo, 1 when it stopped before creating anything.
 pub async fn run(ctx: &Context, args: RotateArgs) -> Result<Report, CliError> {
     let settings = ctx.resolve(&args.call)?;
-    let token_file = TokenFile::prepare(&args.token_out)?;
+    let token_out = TokenOut::prepare(&settings, &args.token_out)?;
     let admin = settings.signed_client()?;
     let token = settings.open_token(&settings.hsm)?;
     let request = RotateRequest {
@@ -58,8 +59,7 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<Report, CliError> {
         archive_old: args.archive_old,
         allow_unsafe_key: settings.allow_unsafe_key,
     };
-    let store: &dyn TokenStore = &token_file;
-    let rotation = workflow::rotate(&admin, &token, &request, Some(store)).await;
+    let rotation = workflow::rotate(&admin, &token, &request, Some(token_out.store())).await;
     let mut human = String::new();
     for step in &rotation.steps {
         let tag = match step.status {

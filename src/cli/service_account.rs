@@ -10,13 +10,12 @@ use super::context::{Context, Settings};
 use super::error::CliError;
 use super::output::Report;
 use super::text::safe;
+use super::token_out::TokenOut;
 use crate::api::{Outcome, ServiceAccount, UpdateServiceAccount};
 use crate::config::KeyRef;
 use crate::hsm::Algorithm;
 use crate::signer::{HsmSigner, PublicKey, Signer as _};
-use crate::workflow::{
-    self, create_account, AccountRequest, EnrollRequest, Enrolled, TokenFile, TokenStore,
-};
+use crate::workflow::{self, create_account, AccountRequest, EnrollRequest, Enrolled};
 
 /// Service-account commands.
 #[derive(Debug, Subcommand)]
@@ -104,8 +103,9 @@ pub struct AccountArgs {
     /// Your correlation id.
     #[arg(long)]
     external_id: Option<String>,
-    /// File to write the new account's Dfns access token to (mode 0600, never overwritten;
-    /// Dfns returns it only once)
+    /// Where to keep the new account's Dfns access token (Dfns returns it only once): a file
+    /// (mode 0600, never overwritten) or a pkcs11: URI of a private data object on the HSM token
+    /// (pkcs11:object=LABEL;type=data)
     #[arg(long, value_name = "FILE", required_unless_present = "print_token")]
     token_out: Option<PathBuf>,
     /// Also print the new account's Dfns access token in the output (otherwise never printed).
@@ -123,13 +123,13 @@ impl AccountArgs {
         }
     }
 
-    /// The token destination, checked before anything is created.
-    fn token_file(&self) -> Result<Option<TokenFile>, CliError> {
+    /// The token destination (a file or a data object on the HSM token), checked before
+    /// anything is created.
+    fn token_file(&self, settings: &Settings) -> Result<Option<TokenOut>, CliError> {
         self.token_out
             .as_deref()
-            .map(TokenFile::prepare)
+            .map(|p| TokenOut::prepare(settings, p))
             .transpose()
-            .map_err(CliError::from)
     }
 }
 
@@ -253,7 +253,7 @@ fn read_settings(ctx: &Context, read: ReadArgs) -> Result<Settings, CliError> {
 
 async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
     let settings = ctx.resolve(&args.call)?;
-    let token_file = args.account.token_file()?;
+    let token_file = args.account.token_file(&settings)?;
     let (public_key, key_uri) = match (&args.key, &args.public_key_file) {
         (Some(k), _) => {
             let key_ref = k.parse::<KeyRef>()?;
@@ -271,7 +271,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
         (None, None) => return Err(CliError::Usage("give --key or --public-key-file".into())),
     };
     let admin = settings.signed_client()?;
-    let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
+    let store = token_file.as_ref().map(TokenOut::store);
     let created = match create_account(&admin, &args.account.request(), public_key, store).await? {
         Outcome::Done(c) => c,
         Outcome::PendingApproval(v) => {
@@ -298,7 +298,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
 async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
     // Everything that can be checked is checked before the account exists at Dfns.
     let settings = ctx.resolve(&args.call)?;
-    let token_file = args.account.token_file()?;
+    let token_file = args.account.token_file(&settings)?;
     let admin = settings.signed_client()?;
     let token = settings.open_token(&settings.hsm)?;
     let request = EnrollRequest {
@@ -307,7 +307,7 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         algorithm: args.algorithm,
         allow_unsafe_key: settings.allow_unsafe_key,
     };
-    let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
+    let store = token_file.as_ref().map(TokenOut::store);
     let enrollment = match workflow::enroll(&admin, &token, &request, store).await? {
         Enrolled::Done(e) => e,
         Enrolled::PendingApproval {

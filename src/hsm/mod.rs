@@ -15,6 +15,7 @@ mod module_path;
 mod pin;
 mod public_key;
 mod raw_sign;
+mod secret_object;
 mod slot;
 mod token;
 mod uri;

@@ -18,6 +18,7 @@ mod identity;
 mod rotate;
 mod store;
 mod token_file;
+mod token_object;
 
 pub use account::{create_account, AccountRequest, CreatedAccount};
 pub use enroll::{enroll, EnrollRequest, Enrolled, Enrollment};
@@ -26,3 +27,4 @@ pub use identity::{prove_identity, IdentityProof, ProofTarget};
 pub use rotate::{rotate, RotateRequest, Rotation, Step, StepStatus};
 pub use store::TokenStore;
 pub use token_file::{TokenFile, TokenFileError};
+pub use token_object::TokenObject;

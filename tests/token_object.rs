@@ -131,4 +131,21 @@ fn an_accounts_token_kept_on_the_hsm_is_private_written_once_and_usable() {
             .map(Vec::len)
     };
     assert_eq!(n(&before), n(&after), "an account was created");
+
+    // Removed only on request, with --yes.
+    let (code, _, err) = output(
+        token()
+            .cli()
+            .args(["key", "delete-token", "--object", &uri]),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) =
+        output(
+            token()
+                .cli()
+                .args(["key", "delete-token", "--object", &uri, "--yes"]),
+        );
+    assert_eq!(code, Some(0), "{err}");
+    let (_, listed, _) = output(pkcs11_tool(true).args(["--list-objects", "--type", "data"]));
+    assert!(!listed.contains(&object), "still there: {listed}");
 }

@@ -60,6 +60,18 @@ pub enum KeyCommand {
         #[command(flatten)]
         hsm: HsmArgs,
     },
+    /// Destroy a Dfns token kept on the HSM as a data object (`--token-out pkcs11:...`).
+    DeleteToken {
+        /// pkcs11: URI of the data object (pkcs11:object=LABEL;type=data).
+        #[arg(long, value_name = "URI")]
+        object: String,
+        /// Confirm: the token is destroyed for good (refused without it).
+        #[arg(long)]
+        yes: bool,
+        /// The token holding it.
+        #[command(flatten)]
+        hsm: HsmArgs,
+    },
 }
 
 /// Arguments of `key sign-challenge`.
@@ -172,6 +184,20 @@ pub async fn run(ctx: &Context, cmd: KeyCommand) -> Result<Report, CliError> {
         }
         KeyCommand::SignChallenge(args) => sign_challenge(ctx, args).await,
         KeyCommand::Delete { key, yes, hsm } => delete(ctx, &key, yes, hsm).await,
+        KeyCommand::DeleteToken { object, yes, hsm } => {
+            if !yes {
+                return Err(CliError::Usage(format!(
+                    "`key delete-token` destroys the Dfns token kept in {object} for good: pass --yes to confirm (nothing was destroyed)"
+                )));
+            }
+            let settings = hsm_only(ctx, hsm)?;
+            let (token, label) = super::token_out::open_data_object(&settings, &object)?;
+            token.delete_secret(&label)?;
+            Ok(Report::new(
+                json!({ "deleted": object, "token": token.label() }),
+                format!("deleted the Dfns token kept in {}", safe(&object)),
+            ))
+        }
     }
 }
 

@@ -39,7 +39,7 @@ impl TokenOut {
 }
 
 /// The logged-in token and the label a `pkcs11:` URI of `type=data` names.
-pub fn open_data_object(
+pub(super) fn open_data_object(
     settings: &Settings,
     uri: &str,
 ) -> Result<(Arc<crate::hsm::Token>, String), CliError> {

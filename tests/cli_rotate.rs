@@ -193,3 +193,61 @@ fn a_failed_step_leaves_the_old_account_working_and_says_what_to_do() {
         "the new token is kept"
     );
 }
+
+#[test]
+fn a_failed_key_step_creates_nothing_and_a_held_retirement_leaves_the_old_account_active() {
+    let _serial = serial();
+    let emu = Emulator::start(&["--approval-required", "ServiceAccounts:Deactivate"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (old, _) = account_with_permission(&emu, dir.path());
+
+    // Step 2: the new key's label exists with another algorithm. Nothing is created; exit 1.
+    let taken = unique_label("ed-key");
+    let (code, _, err) = run_json(token().cli().args([
+        "key",
+        "generate",
+        "--label",
+        &taken,
+        "--algorithm",
+        "ed25519",
+    ]));
+    if code != Some(0) {
+        println!("skipped the key step of this test: the module cannot make Ed25519 keys: {err}");
+    } else {
+        let (code, report, err) = run_json(
+            admin(&emu)
+                .args(["service-account", "rotate", &old, "--key-label", &taken])
+                .args(["--algorithm", "ecdsa-p256", "--token-out"])
+                .arg(dir.path().join("k.token")),
+        );
+        assert_ne!(code, Some(0), "{err} {report}");
+        assert_ne!(code, Some(4), "nothing was created: {report}");
+        assert_eq!(report["steps"][1]["status"], "failed", "{report}");
+        assert!(report["newAccountId"].is_null(), "{report}");
+        assert_eq!(get(&emu, &old)["userInfo"]["isActive"], true);
+    }
+
+    // Step 4: deactivating the old account is held for approval: the new one is ready, the
+    // old one stays active, exit 4.
+    let (code, report, err) = run_json(
+        admin(&emu)
+            .args(["service-account", "rotate", &old])
+            .args(["--key-label", &unique_label("held")])
+            .arg("--token-out")
+            .arg(dir.path().join("held.token")),
+    );
+    assert_eq!(code, Some(4), "{err} {report}");
+    assert_eq!(report["steps"][2]["status"], "done", "{report}");
+    assert_eq!(report["steps"][3]["status"], "failed", "{report}");
+    assert!(
+        report["next"]
+            .as_str()
+            .is_some_and(|n| n.contains("stays active")),
+        "{report}"
+    );
+    assert_eq!(
+        get(&emu, &old)["userInfo"]["isActive"],
+        true,
+        "old still active"
+    );
+}

@@ -24,6 +24,7 @@ impl Key {
             return Err(Error::Config("a key label must not be empty".into()));
         }
         super::mechanism::require_algorithm(token, algorithm)?;
+        let _one_at_a_time = token.creating();
         let public_private = token.options().public_key_private;
         // Set once the pair exists, so a retry after a session fault describes it instead of
         // generating a second one.

@@ -46,6 +46,7 @@ impl Token {
                 "a data object label must not be empty".into(),
             ));
         }
+        let _one_at_a_time = self.creating();
         // Set once created, so a retry after a session fault does not create a second one.
         let mut created = false;
         self.with_session(|s, _retry| {

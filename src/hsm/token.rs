@@ -76,6 +76,10 @@ pub struct Token {
     freed: Condvar,
     max_sessions: usize,
     options: TokenOptions,
+    // Object creation one at a time: tpm2-pkcs11 1.9 fails concurrent creates ("database is
+    // locked") and SoftHSM2 has been seen failing concurrent EdDSA generation. Creating keys
+    // is rare; signing is not serialized.
+    creating: Mutex<()>,
 }
 
 impl std::fmt::Debug for Token {
@@ -91,6 +95,11 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
+    /// Held while creating objects (keys, data objects): one creation at a time per token.
+    pub(super) fn creating(&self) -> MutexGuard<'_, ()> {
+        self.creating.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Select the token, read the PIN (only if the token requires login) and log in.
     pub fn open(
         module: Arc<Module>,
@@ -128,6 +137,7 @@ impl Token {
             freed: Condvar::new(),
             max_sessions,
             options,
+            creating: Mutex::new(()),
         };
         token.restore_login()?;
         Ok(Arc::new(token))

@@ -13,6 +13,7 @@ mod key;
 mod output;
 mod permission;
 mod service_account;
+mod signals;
 mod text;
 mod token;
 

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use super::args::{CallArgs, ReadArgs};
 use super::context::{Context, Settings};
-use super::error::CliError;
+use super::error::{CliError, EXIT_CHECK};
 use super::output::Report;
 use super::text::safe;
+use super::{failure, hint, signals};
 use crate::api::{Outcome, ServiceAccount, UpdateServiceAccount};
 use crate::config::KeyRef;
 use crate::hsm::Algorithm;
@@ -248,6 +249,8 @@ fn read_settings(ctx: &Context, read: ReadArgs) -> Result<Settings, CliError> {
 }
 
 async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
+    // From here a signal is a stop request: the create and the saving of its token are not cut.
+    let interrupt = signals::catch()?;
     let settings = ctx.resolve(&args.call)?;
     let token_file = args.account.token_file()?;
     let (public_key, key_uri) = match (&args.key, &args.public_key_file) {
@@ -268,10 +271,19 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
     };
     let admin = settings.signed_client()?;
     let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
-    let created = match create_account(&admin, &args.account.request(), public_key, store).await? {
+    let request = args.account.request();
+    let created = create_account(&admin, &request, public_key, store, &interrupt).await;
+    signals::settled();
+    let created = match created? {
         Outcome::Done(c) => c,
         Outcome::PendingApproval(v) => return Ok(Report::pending("create service account", v)),
     };
+    if interrupt.is_requested() {
+        eprintln!(
+            "dfns-hsm: service account {} was created and its token kept; stopping",
+            safe(created.account.id())
+        );
+    }
     let mut json = json!({
         "serviceAccountId": created.account.id(),
         "credId": created.account.cred_id(),
@@ -286,6 +298,8 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
 }
 
 async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
+    // From here a signal is a stop request: the create and the saving of its token are not cut.
+    let interrupt = signals::catch()?;
     // Everything that can be checked is checked before the account exists at Dfns.
     let settings = ctx.resolve(&args.call)?;
     let token_file = args.account.token_file()?;
@@ -298,8 +312,11 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         allow_unsafe_key: settings.allow_unsafe_key,
     };
     let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
-    let enrollment = match workflow::enroll(&admin, &token, &request, store).await? {
-        Enrolled::Done(e) => e,
+    let enrolled = workflow::enroll(&admin, &token, &request, store, &interrupt).await;
+    signals::settled();
+    let (enrollment, proven) = match enrolled? {
+        Enrolled::Done(e) => (e, true),
+        Enrolled::Unproven(e) => (e, false),
         Enrolled::PendingApproval {
             key_uri, approval, ..
         } => {
@@ -315,7 +332,7 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         "keyUri": enrollment.key_uri,
         "keyGenerated": enrollment.key_generated,
         "tokenFile": enrollment.created.stored_at,
-        "verified": true,
+        "verified": proven,
         "warnings": enrollment.warnings,
     });
     for w in &enrollment.warnings {
@@ -325,7 +342,26 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         json["accessToken"] = json!(enrollment.created.access_token.expose_secret());
     }
     let human = human_lines(&json);
-    Ok(Report::new(json, human))
+    if proven {
+        return Ok(Report::new(json, human));
+    }
+    // Stopped by a signal once the token was kept: a person decides what becomes of it.
+    let id = enrollment.created.account.id();
+    let stored_at = enrollment.created.stored_at.as_deref();
+    let message = format!(
+        "stopped by a signal after service account {id} was created: its token was {}, but the \
+         signed round trip as the account did not complete, so the account is not proven to work",
+        match stored_at {
+            Some(path) => format!("saved to {path}"),
+            None => "printed in the output (accessToken)".to_owned(),
+        }
+    );
+    let hint = hint::unproven(id, stored_at, &enrollment.cred_id, &enrollment.key_uri);
+    failure::print_human(&message, Some(&hint));
+    json["error"] = json!({ "kind": "interrupted", "message": message, "hint": hint });
+    let mut report = Report::new(json, human);
+    report.exit_code = EXIT_CHECK;
+    Ok(report)
 }
 
 fn read_public_key(path: &std::path::Path) -> Result<String, CliError> {

@@ -118,3 +118,47 @@ impl Drop for Critical<'_> {
         self.interrupt.state().critical = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_outside_the_critical_step_is_immediate_and_keeps_it_from_starting() {
+        let interrupt = Interrupt::new();
+        assert!(!interrupt.is_requested());
+        assert_eq!(interrupt.clone().request(), StopRequest::Stopping);
+        assert!(interrupt.is_requested(), "clones share the request");
+        assert!(interrupt.enter_critical().is_none());
+        assert!(!interrupt.is_deferring());
+    }
+
+    #[test]
+    fn a_stop_inside_the_critical_step_is_deferred_until_it_ends() {
+        let interrupt = Interrupt::new();
+        let critical = interrupt.enter_critical().expect("no stop yet");
+        assert!(interrupt.is_deferring());
+        assert_eq!(interrupt.request(), StopRequest::Deferred);
+        assert_eq!(interrupt.request(), StopRequest::Deferred, "and again");
+        drop(critical);
+        assert!(!interrupt.is_deferring());
+        assert!(interrupt.is_requested());
+        assert_eq!(interrupt.request(), StopRequest::Stopping);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_stop_ends_when_one_is_requested() {
+        let interrupt = Interrupt::new();
+        let asker = interrupt.clone();
+        let wait = tokio::spawn(async move { interrupt.requested().await });
+        tokio::task::yield_now().await;
+        assert!(!wait.is_finished());
+        asker.request();
+        tokio::time::timeout(std::time::Duration::from_secs(5), wait)
+            .await
+            .expect("woken")
+            .expect("joined");
+        // Already requested: returns at once.
+        asker.requested().await;
+    }
+}

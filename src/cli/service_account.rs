@@ -12,11 +12,11 @@ use super::output::Report;
 use super::text::safe;
 use super::{failure, hint, signals};
 use crate::api::{Outcome, ServiceAccount, UpdateServiceAccount};
-use crate::config::KeyRef;
-use crate::hsm::Algorithm;
+use crate::config::{HsmSettings, KeyRef};
+use crate::hsm::{Algorithm, PinSource};
 use crate::signer::{HsmSigner, PublicKey, Signer as _};
 use crate::workflow::{
-    self, create_account, AccountRequest, EnrollRequest, Enrolled, TokenFile, TokenStore,
+    self, create_account, AccountRequest, EnrollRequest, Enrolled, Interrupt, TokenFile, TokenStore,
 };
 
 /// Service-account commands.
@@ -249,15 +249,14 @@ fn read_settings(ctx: &Context, read: ReadArgs) -> Result<Settings, CliError> {
 }
 
 async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
-    // From here a signal is a stop request: the create and the saving of its token are not cut.
-    let interrupt = signals::catch()?;
     let settings = ctx.resolve(&args.call)?;
+    let key_ref = args.key.as_deref().map(str::parse::<KeyRef>).transpose()?;
+    let early = catch_unless_prompting(&settings, false, key_ref.as_ref())?;
     let token_file = args.account.token_file()?;
-    let (public_key, key_uri) = match (&args.key, &args.public_key_file) {
-        (Some(k), _) => {
-            let key_ref = k.parse::<KeyRef>()?;
+    let (public_key, key_uri) = match (&key_ref, &args.public_key_file) {
+        (Some(key_ref), _) => {
             // The key becomes the account's credential: safe, and its public key proven.
-            let key = settings.hsm_key(&key_ref)?;
+            let key = settings.hsm_key(key_ref)?;
             settings.ensure_safe(&key)?;
             let signer = HsmSigner::new(key, "")?;
             signer.prove_pair()?;
@@ -270,6 +269,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
         (None, None) => return Err(CliError::Usage("give --key or --public-key-file".into())),
     };
     let admin = settings.signed_client()?;
+    let interrupt = match early {
+        Some(interrupt) => interrupt,
+        None => signals::catch()?,
+    };
     let store = token_file.as_ref().map(|f| f as &dyn TokenStore);
     let request = args.account.request();
     let created = create_account(&admin, &request, public_key, store, &interrupt).await;
@@ -298,13 +301,16 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
 }
 
 async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
-    // From here a signal is a stop request: the create and the saving of its token are not cut.
-    let interrupt = signals::catch()?;
     // Everything that can be checked is checked before the account exists at Dfns.
     let settings = ctx.resolve(&args.call)?;
+    let early = catch_unless_prompting(&settings, true, None)?;
     let token_file = args.account.token_file()?;
     let admin = settings.signed_client()?;
     let token = settings.open_token(&settings.hsm)?;
+    let interrupt = match early {
+        Some(interrupt) => interrupt,
+        None => signals::catch()?,
+    };
     let request = EnrollRequest {
         account: args.account.request(),
         key_label: args.key_label.clone(),
@@ -362,6 +368,35 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
     let mut report = Report::new(json, human);
     report.exit_code = EXIT_CHECK;
     Ok(report)
+}
+
+/// Turn SIGINT and SIGTERM into stop requests (see `signals`) now, unless opening the HSM may
+/// ask for a PIN on the terminal (for the configured token when `opens_token`, the signing
+/// identity's key, or `key`): then the caller does it once the PINs are read, so that Ctrl-C
+/// at a prompt still leaves at once.
+///
+/// Now rather than just before the create, because a process killed while it opens the token
+/// can destroy a SoftHSM2 token (seen: `token.object` left empty), and while it generates a
+/// key can leave one half written; a stop request lets those steps finish.
+fn catch_unless_prompting(
+    settings: &Settings,
+    opens_token: bool,
+    key: Option<&KeyRef>,
+) -> Result<Option<Interrupt>, CliError> {
+    let prompts = |hsm: &HsmSettings| matches!(hsm.pin_source(), Ok(PinSource::Prompt));
+    let identity = settings.dfns.identity().ok().flatten();
+    let on_hsm = |k: &KeyRef| match k {
+        KeyRef::File(_) => false,
+        k => settings.key_location(k).is_ok_and(|(hsm, _)| prompts(&hsm)),
+    };
+    let prompting = (opens_token && prompts(&settings.hsm))
+        || identity.iter().any(|(k, _)| on_hsm(k))
+        || key.is_some_and(on_hsm);
+    if prompting {
+        Ok(None)
+    } else {
+        signals::catch().map(Some)
+    }
 }
 
 fn read_public_key(path: &std::path::Path) -> Result<String, CliError> {

@@ -580,3 +580,89 @@ fn create_finishes_a_create_in_flight_and_keeps_its_token() {
         ended.stderr
     );
 }
+
+/// The library's guarantee, without the CLI or a signal: a stop requested before `enroll`
+/// starts creates nothing; one requested while the create is in flight is deferred, and
+/// `enroll` returns the account with its token stored, unproven.
+#[test]
+fn the_library_stops_before_the_create_or_defers_the_stop_until_the_token_is_stored() {
+    use dfns_hsm::api::{ApiUrl, AuthToken, DfnsClient};
+    use dfns_hsm::signer::SoftwareSigner;
+    use dfns_hsm::workflow::{
+        enroll, AccountRequest, EnrollRequest, Enrolled, Interrupt, StopRequest, TokenFile,
+        WorkflowError,
+    };
+    use std::sync::Arc;
+
+    let _serial = serial();
+    let org = Org::start();
+    let proxy = Proxy::start(
+        org.emu.base_url(),
+        "POST /auth/service-accounts ",
+        Duration::from_millis(500),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hsm = token().open();
+    let signer = SoftwareSigner::from_pem_file(&org.emu.admin_key_path(), &org.emu.admin_cred_id())
+        .expect("admin key");
+    let admin = DfnsClient::builder(
+        ApiUrl::parse(&proxy.url).expect("url"),
+        AuthToken::new(org.emu.admin_token()).expect("token"),
+    )
+    .maybe_signer(Some(Arc::new(signer)))
+    .build()
+    .expect("client");
+    let request = |name: &str| EnrollRequest {
+        account: AccountRequest {
+            name: name.to_owned(),
+            permission_id: Some(org.permission_id.clone()),
+            ..AccountRequest::default()
+        },
+        key_label: name.to_owned(),
+        ..EnrollRequest::default()
+    };
+
+    let early = unique_label("lib-early");
+    let stopped = Interrupt::new();
+    assert_eq!(stopped.request(), StopRequest::Stopping);
+    let err = rt
+        .block_on(enroll(&admin, &hsm, &request(&early), None, &stopped))
+        .expect_err("stopped");
+    assert!(
+        matches!(
+            err,
+            WorkflowError::Interrupted {
+                generated_key: None
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(org.account_named(&early), None);
+    assert!(!key_exists(&early));
+
+    let late = unique_label("lib-late");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("late.token");
+    let store = TokenFile::prepare(&path).expect("store");
+    let interrupt = Interrupt::new();
+    let run = {
+        let (admin, hsm, request, interrupt) = (
+            admin.clone(),
+            Arc::clone(&hsm),
+            request(&late),
+            interrupt.clone(),
+        );
+        rt.spawn(async move { enroll(&admin, &hsm, &request, Some(&store), &interrupt).await })
+    };
+    proxy.wait_held();
+    assert_eq!(interrupt.request(), StopRequest::Deferred);
+    let enrolled = rt.block_on(run).expect("joined").expect("enrolled");
+    let Enrolled::Unproven(e) = enrolled else {
+        panic!("not Unproven: {enrolled:?}");
+    };
+    let id = e.created.account.id().to_owned();
+    assert_eq!(e.created.stored_at.as_deref(), path.to_str());
+    assert!(e.key_generated);
+    assert_eq!(org.account_named(&late).as_deref(), Some(id.as_str()));
+    assert!(org.token_works(&path, &id));
+}

@@ -30,7 +30,12 @@ struct Org {
 
 impl Org {
     fn start() -> Org {
-        let emu = Emulator::start(&[]);
+        Org::start_with(&[])
+    }
+
+    /// With extra emulator arguments (fault injection).
+    fn start_with(args: &[&str]) -> Org {
+        let emu = Emulator::start(args);
         let mut org = Org {
             emu,
             permission_id: String::new(),
@@ -665,4 +670,44 @@ fn the_library_stops_before_the_create_or_defers_the_stop_until_the_token_is_sto
     assert!(e.key_generated);
     assert_eq!(org.account_named(&late).as_deref(), Some(id.as_str()));
     assert!(org.token_works(&path, &id));
+}
+
+#[test]
+fn a_deferred_create_whose_answer_is_lost_is_reconciled_and_reported_with_exit_4() {
+    let _serial = serial();
+    // The create is carried out, then its answer (and the token in it) is lost.
+    let org = Org::start_with(&[
+        "--drop-response-rate",
+        "1",
+        "--drop-response-route",
+        "POST /auth/service-accounts",
+        "--drop-response-mode",
+        "close",
+    ]);
+    let proxy = Proxy::start(
+        org.emu.base_url(),
+        "POST /auth/service-accounts ",
+        Duration::from_millis(300),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let name = unique_label("sig-lost");
+    let token_out = dir.path().join("lost.token");
+    let child = spawn(&mut org.enroll(&name, &token_out, Some(&proxy.url)));
+    proxy.wait_held();
+    signal(&child, libc::SIGINT);
+    let ended = wait(child);
+    assert_eq!(ended.code(), Some(4), "{}: {}", ended.how(), ended.stderr);
+    let id = org
+        .account_named(&name)
+        .expect("the create was carried out");
+    assert!(!token_out.exists());
+    assert_eq!(json(&ended.stdout)["error"]["kind"], "tokenLost");
+    assert!(ended.stderr.contains(&id), "{}", ended.stderr);
+    assert!(
+        ended
+            .stderr
+            .contains("finishing the create so its one-time token is not lost"),
+        "{}",
+        ended.stderr
+    );
 }

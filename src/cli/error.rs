@@ -157,6 +157,8 @@ fn workflow_kind(e: &WorkflowError) -> (&'static str, i32) {
             ("tokenLost", EXIT_CHECK)
         }
         WorkflowError::Proof { .. } => ("proof", EXIT_FAILURE),
+        // Stopped by a signal before the create: nothing to check, the signal's exit code.
+        WorkflowError::Interrupted { .. } => ("interrupted", super::signals::exit_code()),
         WorkflowError::Aborted(_) => ("failed", EXIT_FAILURE),
     }
 }

@@ -60,7 +60,8 @@ pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
         || args.iter().any(|a| a == "--output=json")
 }
 
-fn print_human(message: &str, hint: Option<&str>) {
+/// The message and its hint on stderr, as every failure shows them.
+pub(super) fn print_human(message: &str, hint: Option<&str>) {
     let mut stderr = std::io::stderr().lock();
     // Messages carry text from the server and the token: it must not forge lines.
     let _ = writeln!(stderr, "error: {}", safe_lines(message));

@@ -176,6 +176,9 @@ fn workflow(e: &WorkflowError) -> Option<String> {
         WorkflowError::Create {
             generated_key: Some(_),
             ..
+        }
+        | WorkflowError::Interrupted {
+            generated_key: Some(_),
         } => Some("rerun enroll with the same --key-label to reuse the key".into()),
         WorkflowError::Create { source, .. }
         | WorkflowError::Api(source)
@@ -188,6 +191,29 @@ fn workflow(e: &WorkflowError) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// What to do with an account a signal left created, its token kept, but not proven.
+pub(super) fn unproven(
+    account_id: &str,
+    token_file: Option<&str>,
+    cred_id: &str,
+    key_uri: &str,
+) -> String {
+    let token = match token_file {
+        Some(f) => format!("DFNS_AUTH_TOKEN_FILE={f}"),
+        None => "DFNS_AUTH_TOKEN=<accessToken>".to_owned(),
+    };
+    let cred_id = if cred_id.is_empty() {
+        "<its credId, from `dfns-hsm service-account get`>"
+    } else {
+        cred_id
+    };
+    format!(
+        "check it with a signed call as the account ({token} DFNS_CRED_ID={cred_id} \
+         DFNS_SIGNING_KEY='{key_uri}'), or archive it (`dfns-hsm service-account archive \
+         {account_id}`) and enroll again"
+    )
 }
 
 fn token_file(e: &TokenFileError) -> Option<String> {

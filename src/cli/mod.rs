@@ -14,6 +14,7 @@ mod output;
 mod permission;
 mod rotate;
 mod service_account;
+mod signals;
 mod text;
 mod token;
 mod token_out;

@@ -59,7 +59,16 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<Report, CliError> {
         archive_old: args.archive_old,
         allow_unsafe_key: settings.allow_unsafe_key,
     };
-    let rotation = workflow::rotate(&admin, &token, &request, Some(token_out.store())).await;
+    let interrupt = super::signals::catch()?;
+    let rotation = workflow::rotate(
+        &admin,
+        &token,
+        &request,
+        Some(token_out.store()),
+        &interrupt,
+    )
+    .await;
+    super::signals::settled();
     let mut human = String::new();
     for step in &rotation.steps {
         let tag = match step.status {

@@ -7,15 +7,16 @@ use serde_json::json;
 
 use super::args::{CallArgs, ReadArgs};
 use super::context::{Context, Settings};
-use super::error::CliError;
+use super::error::{CliError, EXIT_CHECK};
 use super::output::Report;
 use super::text::safe;
 use super::token_out::TokenOut;
+use super::{failure, hint, signals};
 use crate::api::{Outcome, ServiceAccount, UpdateServiceAccount};
-use crate::config::KeyRef;
-use crate::hsm::Algorithm;
+use crate::config::{HsmSettings, KeyRef};
+use crate::hsm::{Algorithm, PinSource};
 use crate::signer::{HsmSigner, PublicKey, Signer as _};
-use crate::workflow::{self, create_account, AccountRequest, EnrollRequest, Enrolled};
+use crate::workflow::{self, create_account, AccountRequest, EnrollRequest, Enrolled, Interrupt};
 
 /// Service-account commands.
 #[derive(Debug, Subcommand)]
@@ -253,12 +254,13 @@ fn read_settings(ctx: &Context, read: ReadArgs) -> Result<Settings, CliError> {
 
 async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
     let settings = ctx.resolve(&args.call)?;
+    let key_ref = args.key.as_deref().map(str::parse::<KeyRef>).transpose()?;
+    let early = catch_unless_prompting(&settings, false, key_ref.as_ref())?;
     let token_file = args.account.token_file(&settings)?;
-    let (public_key, key_uri) = match (&args.key, &args.public_key_file) {
-        (Some(k), _) => {
-            let key_ref = k.parse::<KeyRef>()?;
+    let (public_key, key_uri) = match (&key_ref, &args.public_key_file) {
+        (Some(key_ref), _) => {
             // The key becomes the account's credential: safe, and its public key proven.
-            let key = settings.hsm_key(&key_ref)?;
+            let key = settings.hsm_key(key_ref)?;
             settings.ensure_safe(&key)?;
             let signer = HsmSigner::new(key, "")?;
             signer.prove_pair()?;
@@ -271,8 +273,15 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
         (None, None) => return Err(CliError::Usage("give --key or --public-key-file".into())),
     };
     let admin = settings.signed_client()?;
+    let interrupt = match early {
+        Some(interrupt) => interrupt,
+        None => signals::catch()?,
+    };
     let store = token_file.as_ref().map(TokenOut::store);
-    let created = match create_account(&admin, &args.account.request(), public_key, store).await? {
+    let request = args.account.request();
+    let created = create_account(&admin, &request, public_key, store, &interrupt).await;
+    signals::settled();
+    let created = match created? {
         Outcome::Done(c) => c,
         Outcome::PendingApproval(v) => {
             return Ok(Report::pending_create(
@@ -282,6 +291,12 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
             ))
         }
     };
+    if interrupt.is_requested() {
+        eprintln!(
+            "dfns-hsm: service account {} was created and its token kept; stopping",
+            safe(created.account.id())
+        );
+    }
     let mut json = json!({
         "serviceAccountId": created.account.id(),
         "credId": created.account.cred_id(),
@@ -298,9 +313,14 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<Report, CliError> {
 async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
     // Everything that can be checked is checked before the account exists at Dfns.
     let settings = ctx.resolve(&args.call)?;
+    let early = catch_unless_prompting(&settings, true, None)?;
     let token_file = args.account.token_file(&settings)?;
     let admin = settings.signed_client()?;
     let token = settings.open_token(&settings.hsm)?;
+    let interrupt = match early {
+        Some(interrupt) => interrupt,
+        None => signals::catch()?,
+    };
     let request = EnrollRequest {
         account: args.account.request(),
         key_label: args.key_label.clone(),
@@ -308,8 +328,11 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         allow_unsafe_key: settings.allow_unsafe_key,
     };
     let store = token_file.as_ref().map(TokenOut::store);
-    let enrollment = match workflow::enroll(&admin, &token, &request, store).await? {
-        Enrolled::Done(e) => e,
+    let enrolled = workflow::enroll(&admin, &token, &request, store, &interrupt).await;
+    signals::settled();
+    let (enrollment, proven) = match enrolled? {
+        Enrolled::Done(e) => (e, true),
+        Enrolled::Unproven(e) => (e, false),
         Enrolled::PendingApproval {
             key_uri, approval, ..
         } => {
@@ -326,7 +349,7 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         "keyUri": enrollment.key_uri,
         "keyGenerated": enrollment.key_generated,
         "tokenFile": enrollment.created.stored_at,
-        "verified": true,
+        "verified": proven,
         "warnings": enrollment.warnings,
     });
     for w in &enrollment.warnings {
@@ -336,7 +359,55 @@ async fn enroll(ctx: &Context, args: EnrollArgs) -> Result<Report, CliError> {
         json["accessToken"] = json!(enrollment.created.access_token.expose_secret());
     }
     let human = human_lines(&json);
-    Ok(Report::new(json, human))
+    if proven {
+        return Ok(Report::new(json, human));
+    }
+    // Stopped by a signal once the token was kept: a person decides what becomes of it.
+    let id = enrollment.created.account.id();
+    let stored_at = enrollment.created.stored_at.as_deref();
+    let message = format!(
+        "stopped by a signal after service account {id} was created: its token was {}, but the \
+         signed round trip as the account did not complete, so the account is not proven to work",
+        match stored_at {
+            Some(path) => format!("saved to {path}"),
+            None => "printed in the output (accessToken)".to_owned(),
+        }
+    );
+    let hint = hint::unproven(id, stored_at, &enrollment.cred_id, &enrollment.key_uri);
+    failure::print_human(&message, Some(&hint));
+    json["error"] = json!({ "kind": "interrupted", "message": message, "hint": hint });
+    let mut report = Report::new(json, human);
+    report.exit_code = EXIT_CHECK;
+    Ok(report)
+}
+
+/// Turn SIGINT and SIGTERM into stop requests (see `signals`) now, unless opening the HSM may
+/// ask for a PIN on the terminal (for the configured token when `opens_token`, the signing
+/// identity's key, or `key`): then the caller does it once the PINs are read, so that Ctrl-C
+/// at a prompt still leaves at once.
+///
+/// Now rather than just before the create, because a process killed while it opens the token
+/// can destroy a SoftHSM2 token (seen: `token.object` left empty), and while it generates a
+/// key can leave one half written; a stop request lets those steps finish.
+fn catch_unless_prompting(
+    settings: &Settings,
+    opens_token: bool,
+    key: Option<&KeyRef>,
+) -> Result<Option<Interrupt>, CliError> {
+    let prompts = |hsm: &HsmSettings| matches!(hsm.pin_source(), Ok(PinSource::Prompt));
+    let identity = settings.dfns.identity().ok().flatten();
+    let on_hsm = |k: &KeyRef| match k {
+        KeyRef::File(_) => false,
+        k => settings.key_location(k).is_ok_and(|(hsm, _)| prompts(&hsm)),
+    };
+    let prompting = (opens_token && prompts(&settings.hsm))
+        || identity.iter().any(|(k, _)| on_hsm(k))
+        || key.is_some_and(on_hsm);
+    if prompting {
+        Ok(None)
+    } else {
+        signals::catch().map(Some)
+    }
 }
 
 fn read_public_key(path: &std::path::Path) -> Result<String, CliError> {

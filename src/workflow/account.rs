@@ -3,6 +3,7 @@
 use crate::api::{AuthToken, CreateServiceAccount, DfnsClient, Outcome, ServiceAccount};
 
 use super::error::WorkflowError;
+use super::interrupt::Interrupt;
 use super::store::TokenStore;
 
 /// What a new service account is created with.
@@ -32,12 +33,24 @@ pub struct CreatedAccount {
 /// Create a service account registering `public_key_pem`, then store its token in `store`.
 ///
 /// A create held for approval (HTTP 202) is returned as is: Dfns hands out no token then.
+///
+/// A stop requested on `interrupt` before the create starts ends the call with
+/// [`WorkflowError::Interrupted`] (nothing was sent). Once the create has started it is not
+/// cut: the stop waits until the create has completed (or was reconciled) and its token is
+/// stored, and this returns as it would have; check [`Interrupt::is_requested`] afterwards.
 pub async fn create_account(
     admin: &DfnsClient,
     request: &AccountRequest,
     public_key_pem: String,
     store: Option<&dyn TokenStore>,
+    interrupt: &Interrupt,
 ) -> Result<Outcome<CreatedAccount>, WorkflowError> {
+    // From here until the token is stored, a stop is deferred (the token exists only once).
+    let Some(_critical) = interrupt.enter_critical() else {
+        return Err(WorkflowError::Interrupted {
+            generated_key: None,
+        });
+    };
     let body = CreateServiceAccount {
         name: request.name.clone(),
         public_key: public_key_pem,

@@ -5,6 +5,11 @@
 //! with that public key; store the one-time token; then, as the new account (its token, its HSM key),
 //! complete a user action for `PUT /auth/service-accounts/{id}` and never use the token it
 //! yields, so the proof changes nothing at Dfns.
+//!
+//! A stop requested on the [`Interrupt`] ends the enrollment at the next step before the
+//! create ([`WorkflowError::Interrupted`], a generated key named as kept); during the create
+//! it waits until the token is stored, and the proof is then skipped or abandoned
+//! ([`Enrolled::Unproven`]).
 
 use std::sync::Arc;
 
@@ -13,6 +18,7 @@ use serde_json::json;
 use super::account::{create_account, AccountRequest, CreatedAccount};
 use super::error::WorkflowError;
 use super::identity::{prove_identity, ProofTarget};
+use super::interrupt::Interrupt;
 use super::store::TokenStore;
 use crate::api::{DfnsClient, Method, Outcome, RequestBody, ServiceAccountList};
 use crate::hsm::{Algorithm, Error as HsmError, Key, KeySelector, Token};
@@ -53,6 +59,11 @@ pub struct Enrollment {
 pub enum Enrolled {
     /// Done and proven.
     Done(Box<Enrollment>),
+    /// Stopped by an [`Interrupt`] after the create: the account exists and its token was
+    /// stored (`created.stored_at`), but the signed round trip as the account was not run or
+    /// not completed, so the account is not proven to work. `cred_id` is the one the create
+    /// returned (empty when it returned none).
+    Unproven(Box<Enrollment>),
     /// Dfns holds the create for a policy approval; no token will be handed out for it.
     PendingApproval {
         /// The key that was to be registered.
@@ -67,22 +78,43 @@ pub enum Enrolled {
 /// Enroll `request` on `token`, creating the account as `admin`'s identity and keeping its
 /// token in `store`. Check the store before calling (e.g. [`super::TokenFile::prepare`]):
 /// the account exists by the time the token is written.
+///
+/// `interrupt` stops it early: before the create with [`WorkflowError::Interrupted`]
+/// (nothing created), after it with [`Enrolled::Unproven`] (created, token stored). The
+/// create itself and the storing of its token are never cut.
 pub async fn enroll(
     admin: &DfnsClient,
     token: &Arc<Token>,
     request: &EnrollRequest,
     store: Option<&dyn TokenStore>,
+    interrupt: &Interrupt,
 ) -> Result<Enrolled, WorkflowError> {
-    // A taken name would fail the create after a key was made for nothing.
-    let existing = ensure_name_free(admin, &request.account.name).await?;
+    let stopped = |generated_key: Option<String>| WorkflowError::Interrupted { generated_key };
+    // A taken name would fail the create after a key was made for nothing. A read: dropping
+    // it half way changes nothing.
+    let existing = tokio::select! {
+        biased;
+        () = interrupt.requested() => return Err(stopped(None)),
+        free = ensure_name_free(admin, &request.account.name) => free?,
+    };
+    if interrupt.is_requested() {
+        return Err(stopped(None));
+    }
+    // Key generation is not cut (a blocking PKCS#11 call): a stop waits for it, so a key
+    // made by this run is always reported.
     let (key, generated) = find_or_generate(token, &request.key_label, request.algorithm).await?;
+    let key_uri = key.uri().to_string();
+    let generated_key = generated.then(|| key_uri.clone());
+    if interrupt.is_requested() {
+        return Err(stopped(generated_key));
+    }
     if !generated && !request.allow_unsafe_key {
         key.ensure_safe()?;
     }
-    let key_uri = key.uri().to_string();
     let public_key = proven_public_key(&key).await?;
     let in_use = registered_to(existing.as_ref(), &public_key);
-    let created = match create_account(admin, &request.account, public_key, store).await {
+    let created = match create_account(admin, &request.account, public_key, store, interrupt).await
+    {
         Ok(Outcome::Done(created)) => created,
         Ok(Outcome::PendingApproval(approval)) => {
             return Ok(Enrolled::PendingApproval {
@@ -94,12 +126,12 @@ pub async fn enroll(
         Err(WorkflowError::Create { source, .. }) => {
             return Err(WorkflowError::Create {
                 source,
-                generated_key: generated.then(|| key_uri.clone()),
+                generated_key,
             })
         }
+        Err(WorkflowError::Interrupted { .. }) => return Err(stopped(generated_key)),
         Err(e) => return Err(e),
     };
-    let cred_id = prove(admin, &created, key).await?;
     let mut warnings = Vec::new();
     for account in in_use {
         warnings.push(format!(
@@ -112,13 +144,36 @@ pub async fn enroll(
             request.key_label
         ));
     }
-    Ok(Enrolled::Done(Box::new(Enrollment {
+    // The token is stored: a stop requested meanwhile ends the run here. The proof changes
+    // nothing at Dfns, so it may be abandoned half way.
+    let proof = if interrupt.is_requested() {
+        None
+    } else {
+        tokio::select! {
+            biased;
+            () = interrupt.requested() => None,
+            proof = prove(admin, &created, key) => Some(proof?),
+        }
+    };
+    let (cred_id, proven) = match proof {
+        Some(cred_id) => (cred_id, true),
+        None => (
+            created.account.cred_id().unwrap_or_default().to_owned(),
+            false,
+        ),
+    };
+    let enrollment = Box::new(Enrollment {
         created,
         cred_id,
         key_uri,
         key_generated: generated,
         warnings,
-    })))
+    });
+    Ok(if proven {
+        Enrolled::Done(enrollment)
+    } else {
+        Enrolled::Unproven(enrollment)
+    })
 }
 
 /// Refuse a name an active account already has. An admin who may not list accounts gets no

@@ -42,6 +42,13 @@ pub enum WorkflowError {
         /// The key generated for this run, which stays on the token.
         generated_key: Option<String>,
     },
+    /// A stop was requested (see [`super::Interrupt`]) before the create was sent: nothing
+    /// was created at Dfns.
+    #[error("stopped before the service account was created: nothing was created at Dfns{}", generated_key.as_ref().map(|k| format!("\nnote: the key {k} was generated for this enrollment and is kept")).unwrap_or_default())]
+    Interrupted {
+        /// The key generated for this run, which stays on the token.
+        generated_key: Option<String>,
+    },
     /// The create response carried no access token.
     #[error("service account {account_id} was created but the response carried no access token; archive it and create it again")]
     NoToken {

@@ -10,11 +10,16 @@
 //!
 //! A token is handed out once, at creation: every workflow takes a [`TokenStore`] checked
 //! beforehand, and errors after the create name the account that now exists.
+//!
+//! Every workflow also takes an [`Interrupt`], on which a caller (the CLI's SIGINT and
+//! SIGTERM handler) asks it to stop: at once before the create starts, and only once the
+//! token is stored when the create may be in flight.
 
 mod account;
 mod enroll;
 mod error;
 mod identity;
+mod interrupt;
 mod rotate;
 mod store;
 mod token_file;
@@ -24,6 +29,7 @@ pub use account::{create_account, AccountRequest, CreatedAccount};
 pub use enroll::{enroll, EnrollRequest, Enrolled, Enrollment};
 pub use error::WorkflowError;
 pub use identity::{prove_identity, IdentityProof, ProofTarget};
+pub use interrupt::{Interrupt, StopRequest};
 pub use rotate::{rotate, RotateRequest, Rotation, Step, StepStatus};
 pub use store::TokenStore;
 pub use token_file::{TokenFile, TokenFileError};

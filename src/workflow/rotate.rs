@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::account::AccountRequest;
 use super::enroll::{enroll, EnrollRequest, Enrolled};
+use super::interrupt::Interrupt;
 use super::store::TokenStore;
 use crate::api::{DfnsClient, Outcome, ServiceAccount};
 use crate::hsm::{Algorithm, Token};
@@ -158,12 +159,14 @@ fn default_name(old: &str) -> String {
 
 /// Rotate `request.old_account_id` as `admin`, the new key on `token`, its token kept in
 /// `store` (check it before calling). Never fails as a whole: the report says which step
-/// stopped it and what exists then.
+/// stopped it and what exists then. A stop requested through `interrupt` is honoured between
+/// steps (and inside enroll as enroll honours it): no new change is started after it.
 pub async fn rotate(
     admin: &DfnsClient,
     token: &Arc<Token>,
     request: &RotateRequest,
     store: Option<&dyn TokenStore>,
+    interrupt: &Interrupt,
 ) -> Rotation {
     let old_id = request.old_account_id.as_str();
     let mut report = Rotation::new(old_id);
@@ -203,8 +206,18 @@ pub async fn rotate(
         algorithm: request.algorithm,
         allow_unsafe_key: request.allow_unsafe_key,
     };
-    let enrollment = match enroll(admin, token, &enroll_request, store).await {
+    let enrollment = match enroll(admin, token, &enroll_request, store, interrupt).await {
         Ok(Enrolled::Done(e)) => e,
+        Ok(Enrolled::Unproven(e)) => {
+            let new_id = e.created.account.id().to_owned();
+            report.new_account_id = Some(new_id.clone());
+            report.token_file = e.created.stored_at.clone();
+            return report.failed(
+                1,
+                format!("{new_id} was created and its token kept, then the run was stopped before its proof"),
+                format!("account {old_id} is unchanged; {new_id} exists with no permission: rotate was stopped, so archive {new_id} and rotate again"),
+            );
+        }
         Ok(Enrolled::PendingApproval { key_uri, .. }) => {
             return report.failed(
                 1,
@@ -244,8 +257,24 @@ pub async fn rotate(
         ),
     );
 
+    let stopped_after = |report: Rotation, step: usize, what: &str| {
+        let new = report.new_account_id.clone().unwrap_or_default();
+        report.failed(
+            step,
+            "stopped by a signal before this step".to_owned(),
+            format!("account {old_id} is unchanged; {new} exists ({what}): archive {new} and rotate again"),
+        )
+    };
     let mut granted = Vec::new();
     for permission in &permissions {
+        if interrupt.is_requested() {
+            let what = format!(
+                "holding {} of the {} permission(s)",
+                granted.len(),
+                permissions.len()
+            );
+            return stopped_after(report, 2, &what);
+        }
         match admin.permissions().assign(permission, &new_id).await {
             Ok(Outcome::Done(_)) => granted.push(permission.clone()),
             Ok(Outcome::PendingApproval(_)) => {
@@ -275,6 +304,14 @@ pub async fn rotate(
         format!("{new_id} holds the same {} permission(s)", granted.len()),
     );
 
+    if interrupt.is_requested() {
+        let new = new_id.clone();
+        return report.failed(
+            3,
+            "stopped by a signal before this step".to_owned(),
+            format!("{new} is ready with every permission; {old_id} is still active: retire it once the apps use {new}"),
+        );
+    }
     let accounts = admin.service_accounts();
     let retired = if request.archive_old {
         accounts.archive(old_id, false).await

@@ -34,7 +34,8 @@ cargo test --workspace --locked
 
 # The PKCS#11 matrix: the HSM-facing suites again on tpm2-pkcs11 (swtpm) and on SoftHSM2 behind
 # p11-kit's RPC. What a module lacks is skipped with its reason, listed after each run.
-MATRIX_SUITES=(--test hsm_signer --test cli_key --test cli_service_account --test api_emulator)
+MATRIX_SUITES=(--test hsm_signer --test cli_key --test cli_service_account --test api_emulator
+    --test key_boundary --test token_object --test cli_rotate)
 MATRIX_DIR=$(mktemp -d /tmp/dfns-matrix.XXXXXX)
 cleanup_matrix() {
     scripts/setup-tpm.sh stop "$MATRIX_DIR/tpm" 2>/dev/null || true

@@ -9,13 +9,7 @@ use testkit::{serial, token, unique_label, Emulator};
 
 fn admin(emu: &Emulator) -> Command {
     let mut c = token().cli();
-    c.env("DFNS_API_URL", emu.base_url())
-        .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
-        .env("DFNS_CRED_ID", emu.admin_cred_id())
-        .env(
-            "DFNS_SIGNING_KEY",
-            format!("file:{}", emu.admin_key_path().display()),
-        );
+    emu.as_admin(&mut c);
     c
 }
 
@@ -148,4 +142,34 @@ fn an_accounts_token_kept_on_the_hsm_is_private_written_once_and_usable() {
     assert_eq!(code, Some(0), "{err}");
     let (_, listed, _) = output(pkcs11_tool(true).args(["--list-objects", "--type", "data"]));
     assert!(!listed.contains(&object), "still there: {listed}");
+
+    // A public data object planted under that label without the PIN is never read as the
+    // account's token.
+    let planted = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(
+        planted.path(),
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2ln",
+    )
+    .expect("write");
+    let (code, _, err) = output(
+        pkcs11_tool(false)
+            .arg("--write-object")
+            .arg(planted.path())
+            .args(["--type", "data", "--label", &object]),
+    );
+    if code != Some(0) {
+        println!("skipped the planted-object part: the token refuses a public data object without login: {}", err.trim());
+        return;
+    }
+    let (code, _, err) = output(
+        admin(&emu)
+            .env("DFNS_AUTH_TOKEN_FILE", &uri)
+            .args(["service-account", "list"]),
+    );
+    assert_ne!(
+        code,
+        Some(0),
+        "a planted public object was used as the token"
+    );
+    assert!(err.contains("no data object"), "{err}");
 }

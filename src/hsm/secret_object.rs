@@ -22,8 +22,18 @@ fn find(s: &Session, label: &str) -> Result<Vec<ObjectHandle>> {
     .map_err(|e| Error::pkcs11("C_FindObjects", e))
 }
 
+/// The one private data object labelled `label`. Only private objects count: anyone with a
+/// public session can create a public data object with any label, and a token read from one
+/// would be the planter's.
 fn one(token: &Token, s: &Session, label: &str) -> Result<ObjectHandle> {
-    match find(s, label)?.as_slice() {
+    let private = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Private(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .map_err(|e| Error::pkcs11("C_FindObjects", e))?;
+    match private.as_slice() {
         [one] => Ok(*one),
         [] => Err(Error::KeyNotFound {
             what: format!("data object labelled {label:?}"),

@@ -19,13 +19,7 @@ fn bare() -> Command {
 /// The CLI as the emulator's admin, signing with its software key (no HSM involved).
 fn admin(emu: &Emulator) -> Command {
     let mut c = bare();
-    c.env("DFNS_API_URL", emu.base_url())
-        .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
-        .env("DFNS_CRED_ID", emu.admin_cred_id())
-        .env(
-            "DFNS_SIGNING_KEY",
-            format!("file:{}", emu.admin_key_path().display()),
-        );
+    emu.as_admin(&mut c);
     c
 }
 
@@ -671,13 +665,7 @@ fn enroll_refuses_a_taken_name_before_generating_a_key_and_warns_on_a_reused_one
     let dir = tempfile::tempdir().expect("tmp");
     let as_admin = || {
         let mut c = t.cli();
-        c.env("DFNS_API_URL", emu.base_url())
-            .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
-            .env("DFNS_CRED_ID", emu.admin_cred_id())
-            .env(
-                "DFNS_SIGNING_KEY",
-                format!("file:{}", emu.admin_key_path().display()),
-            );
+        emu.as_admin(&mut c);
         c
     };
     let name = testkit::unique_label("taken");

@@ -10,13 +10,7 @@ use testkit::{serial, token, unique_label, Emulator};
 /// The CLI as the emulator's admin (software key); account keys go on the test token.
 fn admin(emu: &Emulator) -> Command {
     let mut c = token().cli();
-    c.env("DFNS_API_URL", emu.base_url())
-        .env("DFNS_AUTH_TOKEN_FILE", emu.admin_token_path())
-        .env("DFNS_CRED_ID", emu.admin_cred_id())
-        .env(
-            "DFNS_SIGNING_KEY",
-            format!("file:{}", emu.admin_key_path().display()),
-        );
+    emu.as_admin(&mut c);
     c
 }
 

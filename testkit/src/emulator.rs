@@ -160,6 +160,19 @@ impl Emulator {
         self.state_dir.join("admin.key.pem")
     }
 
+    /// Configure `cmd` (a `dfns-hsm` command) to act as this emulator's admin: its URL, token
+    /// file and credential id, signing with the generated software key (`file:`), so that only
+    /// the keys a test puts there use the HSM token.
+    pub fn as_admin<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.env("DFNS_API_URL", self.base_url())
+            .env("DFNS_AUTH_TOKEN_FILE", self.admin_token_path())
+            .env("DFNS_CRED_ID", self.admin_cred_id())
+            .env(
+                "DFNS_SIGNING_KEY",
+                format!("file:{}", self.admin_key_path().display()),
+            )
+    }
+
     /// Kill the process and wait for it; the state dir stays until drop (for a restart).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -245,3 +245,80 @@ fn a_failed_key_step_creates_nothing_and_a_held_retirement_leaves_the_old_accoun
         "old still active"
     );
 }
+
+#[test]
+fn archiving_the_old_account_removes_its_token_kept_on_the_hsm() {
+    let _serial = serial();
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let object = unique_label("old-token");
+    let uri = format!("pkcs11:object={object};type=data");
+    let (code, old, err) = run_json(
+        admin(&emu)
+            .args([
+                "service-account",
+                "enroll",
+                "--name",
+                &unique_label("old-on-hsm"),
+            ])
+            .args([
+                "--key-label",
+                &unique_label("old-on-hsm-key"),
+                "--token-out",
+                &uri,
+            ]),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let old = old["serviceAccountId"].as_str().expect("id").to_owned();
+    let listed = || {
+        let t = token();
+        let out = Command::new("pkcs11-tool")
+            .envs(t.env())
+            .arg("--module")
+            .arg(&t.module)
+            .args(["--token-label", &t.label, "--login", "--pin", &t.pin])
+            .args(["--list-objects", "--type", "data"])
+            .output()
+            .expect("pkcs11-tool");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(listed().contains(&object));
+
+    // --old-token needs --archive-old: a deactivated account may come back.
+    let out = admin(&emu)
+        .args([
+            "service-account",
+            "rotate",
+            &old,
+            "--key-label",
+            "x",
+            "--old-token",
+            &uri,
+        ])
+        .arg("--token-out")
+        .arg(dir.path().join("never.token"))
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+
+    let (code, report, err) = run_json(
+        admin(&emu)
+            .args([
+                "service-account",
+                "rotate",
+                &old,
+                "--archive-old",
+                "--old-token",
+                &uri,
+            ])
+            .args(["--key-label", &unique_label("new-on-hsm")])
+            .arg("--token-out")
+            .arg(dir.path().join("new.token")),
+    );
+    assert_eq!(code, Some(0), "{err} {report}");
+    assert_eq!(report["oldTokenDeleted"], uri.as_str(), "{report}");
+    assert!(
+        !listed().contains(&object),
+        "the old token is still on the HSM"
+    );
+}

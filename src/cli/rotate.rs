@@ -38,6 +38,10 @@ pub struct RotateArgs {
     /// Archive the old account instead of deactivating it.
     #[arg(long)]
     archive_old: bool,
+    /// The old account's Dfns token, when kept on the HSM (pkcs11:object=LABEL;type=data):
+    /// destroyed once the old account is archived (needs --archive-old).
+    #[arg(long, value_name = "URI", requires = "archive_old")]
+    old_token: Option<String>,
     /// The admin identity that rotates, and the HSM for the new key.
     #[command(flatten)]
     call: CallArgs,
@@ -59,6 +63,21 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<Report, CliError> {
         archive_old: args.archive_old,
         allow_unsafe_key: settings.allow_unsafe_key,
     };
+    // The old token's object is found before anything changes, so a wrong URI costs nothing.
+    let old_token = match &args.old_token {
+        Some(uri) => Some((
+            uri.clone(),
+            super::token_out::open_data_object(&settings, uri)?,
+        )),
+        None => None,
+    };
+    if let Some((uri, (tok, label))) = &old_token {
+        if !tok.has_secret(label)? {
+            return Err(CliError::Usage(format!(
+                "--old-token {uri}: no such data object on the token"
+            )));
+        }
+    }
     let interrupt = super::signals::catch()?;
     let rotation = workflow::rotate(
         &admin,
@@ -85,7 +104,27 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<Report, CliError> {
     if let Some(next) = &rotation.next {
         human.push_str(&format!("next: {}\n", safe(next)));
     }
-    let json = serde_json::to_value(&rotation).unwrap_or_default();
+    let mut json = serde_json::to_value(&rotation).unwrap_or_default();
+    // The archived account's token is useless now; it is not left on the HSM.
+    if let (true, Some((uri, (tok, label)))) = (rotation.complete, &old_token) {
+        match tok.delete_secret(label) {
+            Ok(()) => {
+                human.push_str(&format!(
+                    "deleted the old account's token kept in {}\n",
+                    safe(uri)
+                ));
+                json["oldTokenDeleted"] = serde_json::json!(uri);
+            }
+            Err(e) => {
+                human.push_str(&format!(
+                    "could not delete the old account's token kept in {}: {}\n",
+                    safe(uri),
+                    safe(&e.to_string())
+                ));
+                json["oldTokenDeleted"] = serde_json::Value::Null;
+            }
+        }
+    }
     let mut report = Report::new(json, human);
     report.exit_code = if rotation.complete {
         0

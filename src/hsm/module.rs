@@ -29,6 +29,11 @@ pub struct Module {
     generation: Mutex<u64>,
     // One-call signing through the initialized instance's own C_Sign, when it can be had.
     raw_sign: Option<RawSign>,
+    // Object creation one at a time across every token and session of this module:
+    // tpm2-pkcs11 1.9 fails concurrent creates ("database is locked") and SoftHSM2 was seen
+    // failing concurrent key generation (CKR_TEMPLATE_INCONSISTENT, CKR_GENERAL_ERROR).
+    // Creating objects is rare; signing is not serialized.
+    creating: Mutex<()>,
 }
 
 impl std::fmt::Debug for Module {
@@ -43,6 +48,11 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Module>>> {
 }
 
 impl Module {
+    /// Held while creating objects (keys, data objects): one creation at a time.
+    pub(super) fn creating(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.creating.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Load `path` and initialize it with OS locking, or return the context this process
     /// already has for it. `init_args` is passed as `pReserved` (YubiHSM connector, NSS).
     /// The path must be absolute and lead to a file only its owner can change (see
@@ -88,6 +98,7 @@ impl Module {
             _init_args: init_args,
             generation: Mutex::new(0),
             raw_sign,
+            creating: Mutex::new(()),
         };
         module.initialize()?;
         Ok(module)

@@ -76,10 +76,6 @@ pub struct Token {
     freed: Condvar,
     max_sessions: usize,
     options: TokenOptions,
-    // Object creation one at a time: tpm2-pkcs11 1.9 fails concurrent creates ("database is
-    // locked") and SoftHSM2 has been seen failing concurrent EdDSA generation. Creating keys
-    // is rare; signing is not serialized.
-    creating: Mutex<()>,
 }
 
 impl std::fmt::Debug for Token {
@@ -95,9 +91,9 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
-    /// Held while creating objects (keys, data objects): one creation at a time per token.
+    /// Held while creating objects (keys, data objects): one creation at a time per module.
     pub(super) fn creating(&self) -> MutexGuard<'_, ()> {
-        self.creating.lock().unwrap_or_else(|p| p.into_inner())
+        self.module.creating()
     }
 
     /// Select the token, read the PIN (only if the token requires login) and log in.
@@ -137,7 +133,6 @@ impl Token {
             freed: Condvar::new(),
             max_sessions,
             options,
-            creating: Mutex::new(()),
         };
         token.restore_login()?;
         Ok(Arc::new(token))

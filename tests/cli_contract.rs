@@ -473,7 +473,10 @@ fn a_process_holding_secrets_dumps_no_core() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("util-linux script");
-    let mut limits = None;
+    // The process is the one whose argv[0] is the binary (not the shell `script` starts, whose
+    // command line carries the marker too). It hardens itself right after exec, so its limits
+    // are read until they show the hardening or the time runs out; the last reading is judged.
+    let mut core = None;
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let found = std::fs::read_dir("/proc")
@@ -481,22 +484,30 @@ fn a_process_holding_secrets_dumps_no_core() {
             .flatten()
             .find(|e| {
                 std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
-                    let c = String::from_utf8_lossy(&c);
-                    c.contains(&marker) && !c.contains("-qec")
+                    let mut args = c.split(|b| *b == 0);
+                    let argv0 = args.next().unwrap_or_default();
+                    argv0 == bin.as_os_str().as_encoded_bytes()
+                        && args.any(|a| a == marker.as_bytes())
                 })
             });
-        if let Some(p) = found {
-            limits = std::fs::read_to_string(p.path().join("limits")).ok();
+        let Some(p) = found else { continue };
+        core = std::fs::read_to_string(p.path().join("limits"))
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .find(|l| l.starts_with("Max core file size"))
+                    .map(str::to_owned)
+            });
+        if core
+            .as_deref()
+            .is_some_and(|c| c.split_whitespace().skip(4).take(2).all(|f| f == "0"))
+        {
             break;
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    let limits = limits.expect("the CLI process was seen");
-    let core = limits
-        .lines()
-        .find(|l| l.starts_with("Max core file size"))
-        .expect("a core limit line");
+    let core = core.expect("the CLI process was seen, with a core limit line");
     let fields: Vec<&str> = core.split_whitespace().collect();
     assert_eq!(&fields[4..6], ["0", "0"], "{core}");
 }

@@ -163,6 +163,15 @@ impl DfnsClient {
         }
     }
 
+    /// The same client writing its signatures to `audit` instead (e.g. a log tagged with the
+    /// caller a service signs for).
+    pub fn with_audit(&self, audit: Option<Arc<AuditLog>>) -> DfnsClient {
+        DfnsClient {
+            audit,
+            ..self.clone()
+        }
+    }
+
     /// The retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry

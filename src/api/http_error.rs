@@ -28,7 +28,13 @@ pub struct HttpError {
     pub hint: Option<String>,
     /// How long the server asked to wait (`Retry-After`), measured when the answer came.
     pub retry_after: Option<Duration>,
+    /// The error body as Dfns sent it (at most [`MAX_KEPT_BODY`] bytes), for callers that pass
+    /// the answer on unchanged, such as the signing service's proxy.
+    pub body: String,
 }
+
+/// Longest error body kept whole in [`HttpError::body`].
+pub const MAX_KEPT_BODY: usize = 64 * 1024;
 
 impl HttpError {
     /// Build from a status and the raw error body (parsed leniently).
@@ -43,6 +49,7 @@ impl HttpError {
             request_id: None,
             hint: None,
             retry_after: None,
+            body: String::from_utf8_lossy(&body[..body.len().min(MAX_KEPT_BODY)]).into_owned(),
         }
     }
 

@@ -49,6 +49,7 @@ pub enum LogFormat {
 pub struct Context {
     output: OutputFormat,
     profile: ConfigFile,
+    profile_path: Option<PathBuf>,
     before: CallArgs,
 }
 
@@ -62,7 +63,30 @@ impl Context {
         Ok(Self {
             output: global.output,
             profile,
+            profile_path: global.config,
             before,
+        })
+    }
+
+    /// The profile, as loaded.
+    pub fn profile(&self) -> &ConfigFile {
+        &self.profile
+    }
+
+    /// The profile's path, when one was given.
+    pub fn profile_path(&self) -> Option<&std::path::Path> {
+        self.profile_path.as_deref()
+    }
+
+    /// This context with the profile read again from its file (`serve` on SIGHUP).
+    pub fn reloaded(&self) -> Result<Self, CliError> {
+        let profile = match &self.profile_path {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        Ok(Self {
+            profile,
+            ..self.clone()
         })
     }
 

@@ -13,6 +13,7 @@ mod key;
 mod output;
 mod permission;
 mod rotate;
+mod serve;
 mod service_account;
 mod signals;
 mod text;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Check clock, API, the auth token's expiry, module, token, login, mechanisms, key safety
     /// and that the signing identity (key, credential id, token) belongs together.
     Doctor(doctor::DoctorArgs),
+    /// Serve signatures (and a policy-checked Dfns proxy) to local apps over a unix socket or
+    /// TCP: one HSM login for every app (see docs/SERVICE.md).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions {
         /// The shell.
@@ -85,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<(Report, OutputFormat), CliError> {
         Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd).await?,
         Command::Permission(cmd) => permission::run(&ctx, cmd).await?,
         Command::Api(args) => api::run(&ctx, args).await?,
+        Command::Serve(args) => serve::run(&ctx, args).await?,
         Command::Completions { shell } => docs::completions(shell)?,
         Command::Manpage => docs::manpage()?,
         Command::Doctor(args) => {

@@ -11,6 +11,7 @@ mod error;
 mod hsm;
 mod key_ref;
 mod retry;
+mod serve;
 
 use std::path::Path;
 
@@ -21,6 +22,10 @@ pub use error::ConfigError;
 pub use hsm::HsmSettings;
 pub use key_ref::KeyRef;
 pub use retry::RetrySettings;
+pub use serve::{
+    ClientSettings, IdentitySettings, ListenSettings, ServeSettings, DEFAULT_HEADER_TIMEOUT_MS,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE_SECS,
+};
 
 /// A TOML profile (see `hsm-config/`). Unknown keys are errors: a typo must not silently
 /// fall back to a default.
@@ -36,6 +41,18 @@ pub struct ConfigFile {
     /// The `[retry]` table: attempts, deadline and timeout of API calls.
     #[serde(default)]
     pub retry: RetrySettings,
+    /// `dfns-hsm serve`'s `[serve]` table: its limits.
+    #[serde(default)]
+    pub serve: ServeSettings,
+    /// `dfns-hsm serve`'s `[[listen]]` entries: where it listens.
+    #[serde(default)]
+    pub listen: Vec<ListenSettings>,
+    /// `dfns-hsm serve`'s `[[identity]]` entries: the credentials it signs for.
+    #[serde(default)]
+    pub identity: Vec<IdentitySettings>,
+    /// `dfns-hsm serve`'s `[[client]]` entries: who may use which identity and route.
+    #[serde(default)]
+    pub client: Vec<ClientSettings>,
 }
 
 impl ConfigFile {

@@ -22,7 +22,7 @@ mod uri;
 
 pub use algorithm::Algorithm;
 pub use delete::DeletedKey;
-pub use error::{Error, Fault, Result};
+pub use error::{ckr_name, Error, Fault, Result};
 pub use key::{Key, KeyAttributes, KeyInfo, KeySelector};
 pub use mechanism::{mechanisms_for, missing_mechanisms, require_algorithm};
 pub use module::Module;

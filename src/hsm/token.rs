@@ -172,6 +172,17 @@ impl Token {
         self.max_sessions
     }
 
+    /// Worker sessions checked out right now (opened by the pool and not idle).
+    pub fn sessions_in_use(&self) -> usize {
+        match self.pool.lock() {
+            Ok(p) => p.open.saturating_sub(p.idle.len()),
+            Err(p) => {
+                let p = p.into_inner();
+                p.open.saturating_sub(p.idle.len())
+            }
+        }
+    }
+
     /// Fresh token info (flags, counts).
     pub fn info(&self) -> Result<TokenInfo> {
         self.module

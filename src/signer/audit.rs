@@ -103,10 +103,15 @@ pub async fn sign_audited(
 }
 
 /// An append-only JSON-lines audit file, shared by all signing tasks.
+///
+/// [`AuditLog::tagged`] gives views of the same file whose lines also name the client a
+/// service signed for and, for a proxied request, the SHA-256 of its body.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
-    file: Mutex<File>,
+    file: std::sync::Arc<Mutex<File>>,
+    client: Option<String>,
+    body_sha256: Option<String>,
 }
 
 impl AuditLog {
@@ -119,8 +124,21 @@ impl AuditLog {
         })?;
         Ok(Self {
             path: path.to_path_buf(),
-            file: Mutex::new(file),
+            file: std::sync::Arc::new(Mutex::new(file)),
+            client: None,
+            body_sha256: None,
         })
+    }
+
+    /// A view of this log whose lines also carry `client` and, when given, `bodySha256` (hex
+    /// SHA-256 of the request body the signature authorizes).
+    pub fn tagged(&self, client: &str, body: Option<&[u8]>) -> Self {
+        Self {
+            path: self.path.clone(),
+            file: std::sync::Arc::clone(&self.file),
+            client: Some(client.to_owned()),
+            body_sha256: body.map(|b| hex::encode(Sha256::digest(b))),
+        }
     }
 
     /// The file's path.
@@ -131,7 +149,16 @@ impl AuditLog {
     /// Append one line. A failure to audit is reported to the caller: a regulated deployment
     /// would rather stop than sign without a trail.
     pub fn record(&self, record: &AuditRecord<'_>) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        let mut value = serde_json::to_value(record).map_err(std::io::Error::other)?;
+        if let Some(map) = value.as_object_mut() {
+            if let Some(client) = &self.client {
+                map.insert("client".into(), client.clone().into());
+            }
+            if let Some(digest) = &self.body_sha256 {
+                map.insert("bodySha256".into(), digest.clone().into());
+            }
+        }
+        let mut line = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut file = self
             .file
@@ -181,5 +208,32 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+
+        let tagged = log.tagged("payments-app", Some(b"{}"));
+        let r = AuditRecord::new(
+            SystemTime::UNIX_EPOCH,
+            Duration::ZERO,
+            "k",
+            "c",
+            None,
+            "x",
+            Ok(()),
+        );
+        tagged.record(&r).unwrap();
+        log.record(&r).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[3]["client"], "payments-app");
+        assert_eq!(
+            lines[3]["bodySha256"],
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert!(
+            lines[4].get("client").is_none(),
+            "the untagged log stays as it was"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //!   skip with a printed reason on a module that lacks an algorithm.
 //! - [`cli`]: the `dfns-hsm` CLI and `pkcs11-tool` configured for that token, and running them.
 //! - [`emulator`]: start `dfns-emulator` on loopback in a temp state dir.
+//! - [`service`]: `dfns-hsm serve` as a child process and a minimal HTTP client for it.
 //! - [`verify`]: signature checks independent of dfns-hsm (the `openssl` command line and
 //!   RustCrypto), so no suite trusts the code it tests.
 //! - [`artifact`]: binaries and libraries the workspace builds next to the test executable.
@@ -19,6 +20,7 @@ pub mod emulator;
 #[cfg(feature = "hsm")]
 pub mod hsm;
 pub mod key_algorithm;
+pub mod service;
 pub mod token;
 pub mod verify;
 

@@ -236,10 +236,9 @@ async fn signals(
                     tracing::info!("SIGHUP: configuration reloaded");
                     eprintln!("dfns-hsm serve: configuration reloaded");
                 }
-                Err(e) => {
-                    tracing::error!("SIGHUP: the new configuration is refused, the old one keeps serving: {e}");
-                    eprintln!("dfns-hsm serve: reload refused, the old configuration keeps serving: {e}");
-                }
+                Err(e) => tracing::error!(
+                    "SIGHUP: the new configuration is refused, the old one keeps serving: {e}"
+                ),
             },
         }
     }

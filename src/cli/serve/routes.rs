@@ -316,22 +316,23 @@ async fn proxy_for(
         .into_iter()
         .filter(|i| i.api.is_some())
         .collect();
-    let identity =
-        match with_api.as_slice() {
-            [one] => *one,
-            [] => return Err(deny(
+    let identity = match with_api.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(deny(
                 "identity",
                 format!(
                     "client {:?} has no identity with a Dfns token (auth_token_file) to call as",
                     client.name
                 ),
-            )),
-            _ => {
-                return Err(Refusal::bad_request(
-                    "this client may call as several identities: name one in X-Dfns-Hsm-Identity",
-                ))
-            }
-        };
+            ))
+        }
+        _ => {
+            return Err(Refusal::bad_request(
+                "this client may call as several identities: name one in X-Dfns-Hsm-Identity",
+            ))
+        }
+    };
     let bytes = read_body(&parts.headers, body).await?;
     let request_body = if bytes.is_empty() {
         None

@@ -626,3 +626,85 @@ fn outside_key(dir: &Path) -> (String, PathBuf) {
     assert!(ok, "{err}");
     (out, key)
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl in `dir`.
+fn tls_files(dir: &Path) {
+    let script = r#"set -e
+ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj /CN=serve-test-ca \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+for who in server client; do
+  openssl req $ec -keyout $who.key -out $who.csr -subj /CN=$who 2>/dev/null
+done
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+printf 'extendedKeyUsage=clientAuth\n' >client.ext
+for who in server client; do
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile $who.ext -out $who.pem 2>/dev/null
+done
+chmod 600 server.key client.key"#;
+    let (ok, _, err) = run(Command::new("sh").arg("-c").arg(script).current_dir(dir));
+    assert!(ok, "openssl: {err}");
+}
+
+#[test]
+fn tls_with_client_certificates_on_tcp() {
+    let label = unique_label("serve-tls");
+    let pem = key(&label);
+    let cred = format!("cred-{label}");
+    let dir = Service::dir();
+    let d = dir.path().to_path_buf();
+    tls_files(&d);
+    let token_file = secret_file(&d, "client.token", "tls-client-token");
+    let config = d.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listen]]\naddress = \"tcp:127.0.0.1:0\"\ntls_cert = \"{0}/server.pem\"\ntls_key = \"{0}/server.key\"\ntls_client_ca = \"{0}/ca.pem\"\n\n[[identity]]\nname = \"main\"\ncred_id = \"{cred}\"\nkey = \"{label}\"\n\n[[client]]\nname = \"tls-app\"\ntoken_file = \"{1}\"\nidentities = [\"main\"]\n",
+            d.display(),
+            token_file.display()
+        ),
+    )
+    .expect("config");
+    let socket = d.join("sign.sock");
+    let mut cmd = serve_cmd(&["--listen", &format!("unix:{}", socket.display())]);
+    cmd.arg("--config").arg(&config);
+    let service = Service::start(cmd, dir, &socket);
+    let addr = tcp_port(&service);
+    let body = String::from_utf8(challenge(&[&cred], "dGxz")).expect("utf-8");
+    let curl = |extra: &[&str]| {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--max-time", "20", "--cacert"])
+            .arg(d.join("ca.pem"))
+            .args(extra)
+            .args([
+                "-H",
+                "Authorization: Bearer tls-client-token",
+                "--data",
+                &body,
+            ])
+            .arg(format!("https://{addr}/v1/sign"));
+        run(&mut c)
+    };
+    let (ok, out, err) = curl(&[
+        "--cert",
+        d.join("client.pem").to_str().expect("utf-8"),
+        "--key",
+        d.join("client.key").to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{err}");
+    let tmp = tempfile::tempdir().expect("tmp");
+    assert_first_factor_verifies(
+        tmp.path(),
+        KeyAlgorithm::EcdsaP256,
+        &pem,
+        &out,
+        &cred,
+        "dGxz",
+    );
+    // No client certificate: the handshake fails, nothing is signed.
+    let (ok, out, _) = curl(&[]);
+    assert!(!ok || !out.contains("credentialAssertion"), "{out}");
+    // Plain HTTP to the TLS port gets no answer.
+    assert!(tcp(&addr, "POST", "/v1/sign", &[], body.as_bytes()).is_err());
+}

@@ -11,7 +11,8 @@
 #   c. the proxy from curl, which holds no Dfns token: serve restarted with a --config whose
 #      identity has an auth_token_file and whose token-less unix client may list and create
 #      service accounts only; anything else, dot segments (plain and %2e-encoded) and a
-#      method-override header get 403 before anything is signed.
+#      method-override header get 403 before anything is signed; then both adapters with
+#      { url, token } over a loopback TCP listener (and 401 without or with a wrong token).
 # Everything listens on loopback or on a unix socket in a private temp dir, removed on exit.
 # Needs Node >= 20, npm, python3 with venv (installed with apt-get when missing), cargo, and the
 # npm registry and PyPI for the SDKs.
@@ -236,6 +237,7 @@ say "proxy: serve --config with an identity token file and a token-less unix cli
 mkdir -m 700 "$tmp/cfg"
 (umask 077 && cp "$state/admin.token" "$tmp/cfg/admin.token")
 [[ $(stat -c %a "$tmp/cfg/admin.token") == 600 ]] || fail "admin token copy is not 0600"
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tmp/cfg/tcp-app.token")
 audit="$tmp/cfg/audit.jsonl"
 cat >"$tmp/cfg/serve.toml" <<EOF
 [dfns]
@@ -244,6 +246,9 @@ audit_log = "$audit"
 
 [[listen]]
 address = "unix:$sock"
+
+[[listen]]
+address = "tcp:127.0.0.1:0"
 
 [[identity]]
 name = "admin"
@@ -255,9 +260,22 @@ auth_token_file = "$tmp/cfg/admin.token"
 name = "curl"
 identities = ["admin"]
 allow = ["GET /auth/service-accounts", "POST /auth/service-accounts"]
+
+[[client]]
+name = "tcp-app"
+token_file = "$tmp/cfg/tcp-app.token"
+identities = ["admin"]
 EOF
+log_mark=$(wc -l <"$serve_log")
 start_serve --config "$tmp/cfg/serve.toml"
-ok "serve up with --config (identity admin, client curl)"
+tcp_addr=""
+for _ in $(seq 1 100); do
+    tcp_addr=$(tail -n +$((log_mark + 1)) "$serve_log" | sed -n 's/.*listening on tcp:\(127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' | tail -n 1)
+    [[ -n $tcp_addr ]] && break
+    sleep 0.1
+done
+[[ -n $tcp_addr && ${tcp_addr##*:} != 0 ]] || fail "serve logged no 'listening on tcp:127.0.0.1:PORT' for tcp:127.0.0.1:0"
+ok "serve up with --config (identity admin, clients curl and tcp-app; unix:$sock and tcp:$tcp_addr)"
 
 req GET /v1/dfns/auth/service-accounts
 [[ $status == 200 ]] || fail "GET /v1/dfns/auth/service-accounts: $status $(cat "$tmp/resp")"
@@ -320,6 +338,17 @@ emu_status=$(curl -sS --max-time 30 -o "$tmp/emu.json" -w '%{http_code}' \
 [[ $emu_status == 200 ]] && jq -e '.userInfo.isActive == true' "$tmp/emu.json" >/dev/null ||
     fail "$sa_id changed although every change was denied: $emu_status $(cat "$tmp/emu.json")"
 ok "denied before anything was signed (audit log unchanged at $audit_after lines, dfns_hsm_policy_denials_total $denials_before -> $denials_after, $sa_id untouched)"
+
+say "the adapters over loopback TCP with a client token"
+tcp_status=$(curl -sS --max-time 30 -o "$tmp/resp" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data-binary '{}' "http://$tcp_addr/v1/sign") || tcp_status=000
+[[ $tcp_status == 401 ]] && jq -e '.error.code == "unauthorized"' "$tmp/resp" >/dev/null ||
+    fail "POST /v1/sign over TCP without a token: expected 401, got $tcp_status $(cat "$tmp/resp")"
+ok "curl POST /v1/sign over TCP without a token -> 401"
+(cd "$ts_dir/test/sdk-check" && "${node[@]}" sdk-check.js --state-dir "$state" --tcp-url "http://$tcp_addr" \
+    --tcp-token-file "$tmp/cfg/tcp-app.token" --admin-public-key "$tmp/admin.pub.pem") || fail "TypeScript SDK check over TCP"
+"$tmp/venv/bin/python" -I "$py_dir/tests/sdk_check.py" --state-dir "$state" --tcp-url "http://$tcp_addr" \
+    --tcp-token-file "$tmp/cfg/tcp-app.token" --admin-public-key "$tmp/admin.pub.pem" || fail "Python SDK check over TCP"
 
 stop_serve
 say "all checks passed"

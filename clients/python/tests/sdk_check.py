@@ -4,7 +4,11 @@ service-account lifecycle as the admin, every signature checked independently (w
 ``cryptography`` package dfns-sdk depends on), and the signer's errors through the SDK.
 Run by scripts/serve-sdk-check.sh in a venv with ``pip install dfns-sdk==1.0.4 ./clients/python``.
 
-    python sdk_check.py --state-dir DIR --socket PATH --admin-public-key PEM_FILE
+    python sdk_check.py --state-dir DIR --admin-public-key PEM_FILE --socket PATH
+    python sdk_check.py --state-dir DIR --admin-public-key PEM_FILE --tcp-url URL --tcp-token-file FILE
+
+(the second: HsmRemoteSigner(url=..., token=...) over loopback TCP: one signed create and
+archive, and 401 without or with a wrong client token)
 
 Prints ``ok - ...`` per step; exits 1 at the first failure.
 """
@@ -88,13 +92,57 @@ def verify(challenge, assertion, cred_id, public_key) -> None:
         raise AssertionError("the ECDSA P-256 signature does not verify over clientData") from err
 
 
+def new_public_key() -> str:
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+
+
+def tcp_main(args, base_url, token, admin_cred, admin_public_key, run) -> None:
+    global step
+    with open(args.tcp_token_file, encoding="utf-8") as f:
+        client_token = f.read().strip()
+    recording = Recording(HsmRemoteSigner(url=args.tcp_url, token=client_token))
+    admin = DfnsClient(DfnsClientConfig(auth_token=token, base_url=base_url, signer=recording))
+    step = "tcp create"
+    created = admin.auth.create_service_account({"name": f"serve-py-tcp-{run}", "publicKey": new_public_key()})  # type: ignore[typeddict-unknown-key]
+    sa_id = created["userInfo"]["userId"]
+    admin.auth.delete_service_account(sa_id)
+    check(len(recording.signed) == 2, f"two signatures ({len(recording.signed)})")
+    for challenge, assertion in recording.signed:
+        verify(challenge, assertion, admin_cred, admin_public_key)
+    ok(f"HsmRemoteSigner(url={args.tcp_url!r}, token=...): create {sa_id} and archive, both signatures verified")
+    step = "tcp errors"
+    first = recording.signed[0][0]
+    expect_error(
+        "TCP without a client token",
+        HsmUnauthorizedError,
+        lambda: HsmRemoteSigner(url=args.tcp_url).sign(first),
+        lambda err: check(err.status == 401 and args.tcp_url.rstrip("/") in str(err), f"401 naming the URL: {err}"),
+    )
+    expect_error(
+        "TCP with a wrong client token",
+        HsmUnauthorizedError,
+        lambda: HsmRemoteSigner(url=args.tcp_url, token="not-a-client-token").sign(first),
+    )
+    print("sdk-check (Python, TCP): all steps passed")
+
+
 def main() -> None:
     global step
     parser = argparse.ArgumentParser()
     parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--socket", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket")
+    where.add_argument("--tcp-url")
+    parser.add_argument("--tcp-token-file")
     parser.add_argument("--admin-public-key", required=True)
     args = parser.parse_args()
+    if args.tcp_url and not args.tcp_token_file:
+        parser.error("--tcp-url needs --tcp-token-file")
 
     def read(name: str) -> str:
         with open(os.path.join(args.state_dir, name), encoding="utf-8") as f:
@@ -106,17 +154,15 @@ def main() -> None:
     with open(args.admin_public_key, "rb") as f:
         admin_public_key = serialization.load_pem_public_key(f.read())
     run = format(int(time.time() * 1000), "x")
+    if args.tcp_url:
+        tcp_main(args, base_url, token, admin_cred, admin_public_key, run)
+        return
 
     recording = Recording(HsmRemoteSigner(socket_path=args.socket, timeout=20.0))
     admin = DfnsClient(DfnsClientConfig(auth_token=token, base_url=base_url, signer=recording))
 
     step = "create"
-    public_key = (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode("ascii")
-    )
+    public_key = new_public_key()
     name = f"serve-py-{run}"
     # The SDK's TypedDicts spell the fields in snake_case but send the dict as it is: the
     # API's own camelCase names are what must be given.

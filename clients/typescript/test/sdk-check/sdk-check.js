@@ -6,7 +6,10 @@
 // wrong client token, malformed challenge, a credential the service does not hold).
 // Run by scripts/serve-sdk-check.sh.
 //
-// Usage: node sdk-check.js --state-dir DIR --socket PATH --admin-public-key PEM_FILE
+// Usage: node sdk-check.js --state-dir DIR --admin-public-key PEM_FILE --socket PATH
+//        node sdk-check.js --state-dir DIR --admin-public-key PEM_FILE --tcp-url URL --tcp-token-file FILE
+//   (the second: HsmRemoteSigner({ url, token }) over loopback TCP: one signed create and
+//   archive, and 401 without or with a wrong client token)
 // Prints `ok - ...` per step; exits 1 at the first failure.
 'use strict';
 
@@ -22,16 +25,20 @@ const {
   HsmServiceError,
 } = require('dfns-hsm-signer');
 
-function arg(name) {
+const USAGE = 'usage: node sdk-check.js --state-dir DIR --admin-public-key PEM_FILE (--socket PATH | --tcp-url URL --tcp-token-file FILE)';
+function arg(name, optional) {
   const i = process.argv.indexOf(name);
   if (i < 0 || i + 1 >= process.argv.length) {
-    console.error('usage: node sdk-check.js --state-dir DIR --socket PATH --admin-public-key PEM_FILE');
+    if (optional) return undefined;
+    console.error(USAGE);
     process.exit(2);
   }
   return process.argv[i + 1];
 }
 const stateDir = arg('--state-dir');
-const socketPath = arg('--socket');
+const tcpUrl = arg('--tcp-url', true);
+const tcpToken = tcpUrl === undefined ? undefined : fs.readFileSync(arg('--tcp-token-file'), 'utf8').trim();
+const socketPath = tcpUrl === undefined ? arg('--socket') : undefined;
 const adminPublicKey = crypto.createPublicKey(fs.readFileSync(arg('--admin-public-key'), 'utf8'));
 const read = (name) => fs.readFileSync(path.join(stateDir, name), 'utf8').trim();
 
@@ -204,7 +211,41 @@ async function main() {
   console.log(`sdk-check (TypeScript): all steps passed (${signed.length} signatures through the service)`);
 }
 
-main().catch((err) => {
+async function tcpMain() {
+  const baseUrl = read('ready');
+  const orgId = JSON.parse(read('state.json')).orgId;
+  const authToken = read('admin.token');
+  const adminCred = read('admin.cred-id');
+  const run = Date.now().toString(36);
+  const hsm = new HsmRemoteSigner({ url: tcpUrl, token: tcpToken });
+  const signed = [];
+  const admin = new DfnsApiClient({
+    baseUrl, orgId, authToken,
+    signer: { sign: async (c) => { const a = await hsm.sign(c); signed.push({ challenge: c, assertion: a }); return a; } },
+  });
+  step = 'tcp create';
+  const { publicKey } = crypto.generateKeyPairSync('ec', {
+    namedCurve: 'P-256',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const created = await admin.auth.createServiceAccount({ body: { name: `serve-ts-tcp-${run}`, publicKey } });
+  const id = created.userInfo.userId;
+  await admin.auth.archiveServiceAccount({ serviceAccountId: id });
+  check(signed.length === 2, `two signatures (${signed.length})`);
+  for (const { challenge, assertion } of signed) verifyAssertion(challenge, assertion, adminCred);
+  ok(`HsmRemoteSigner({ url: '${tcpUrl}', token }): create ${id} and archive, both signatures verified`);
+  step = 'tcp errors';
+  await expectError('TCP without a client token', HsmUnauthorizedError,
+    () => new HsmRemoteSigner({ url: tcpUrl }).sign(signed[0].challenge),
+    (err) => check(err.status === 401 && err.message.includes(tcpUrl), `401 naming the URL: ${err.message}`));
+  await expectError('TCP with a wrong client token', HsmUnauthorizedError,
+    () => new HsmRemoteSigner({ url: tcpUrl, token: 'not-a-client-token' }).sign(signed[0].challenge));
+  hsm.close();
+  console.log('sdk-check (TypeScript, TCP): all steps passed');
+}
+
+(tcpUrl === undefined ? main() : tcpMain()).catch((err) => {
   const detail = err instanceof DfnsError ? ` (HTTP ${err.httpStatus}: ${JSON.stringify(err.context && err.context.body)})` : '';
   console.error(`not ok - TypeScript sdk-check failed at step "${step}": ${err && err.name}: ${err && err.message}${detail}`);
   process.exit(1);

@@ -276,6 +276,10 @@ for _ in $(seq 1 100); do
 done
 [[ -n $tcp_addr && ${tcp_addr##*:} != 0 ]] || fail "serve logged no 'listening on tcp:127.0.0.1:PORT' for tcp:127.0.0.1:0"
 ok "serve up with --config (identity admin, clients curl and tcp-app; unix:$sock and tcp:$tcp_addr)"
+req GET /readyz
+[[ $status == 200 ]] && jq -e '.ready == true and all(.checks[]; .ok)' "$tmp/resp" >/dev/null ||
+    fail "GET /readyz: $status $(cat "$tmp/resp")"
+ok "GET /readyz: ready ($(jq -r '[.checks[] | .name + (if .detail then " [" + .detail + "]" else "" end)] | join(", ")' "$tmp/resp"))"
 
 req GET /v1/dfns/auth/service-accounts
 [[ $status == 200 ]] || fail "GET /v1/dfns/auth/service-accounts: $status $(cat "$tmp/resp")"

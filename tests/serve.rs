@@ -438,7 +438,7 @@ auth_token_file = "{}"
 [[client]]
 name = "ops-app"
 identities = ["admin"]
-allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth/service-accounts/*/deactivate"]
+allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth/service-accounts/*/deactivate", "POST /auth/action/init"]
 "#,
             emu.base_url(),
             audit.display(),
@@ -481,6 +481,8 @@ allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth
             "/v1/dfns/auth/service-accounts",
             vec![("X-HTTP-Method-Override", "DELETE")],
         ),
+        // Allowed by the list, but the user-action flow is the service's own.
+        ("POST", "/v1/dfns/auth/action/init", vec![]),
     ] {
         let a = unix(&socket, method, path, &headers, b"{}").expect("request");
         assert_eq!(
@@ -570,7 +572,7 @@ allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth
         .expect("metrics")
         .body;
     assert!(
-        m.contains("dfns_hsm_policy_denials_total{reason=\"route\"} 2"),
+        m.contains("dfns_hsm_policy_denials_total{reason=\"route\"} 3"),
         "{m}"
     );
     assert!(
@@ -578,7 +580,7 @@ allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth
         "{m}"
     );
     assert!(
-        m.contains("dfns_hsm_proxy_requests_total{status=\"403\"} 5"),
+        m.contains("dfns_hsm_proxy_requests_total{status=\"403\"} 6"),
         "{m}"
     );
     assert!(
@@ -702,9 +704,29 @@ fn tls_with_client_certificates_on_tcp() {
         &cred,
         "dGxz",
     );
-    // No client certificate: the handshake fails, nothing is signed.
-    let (ok, out, _) = curl(&[]);
-    assert!(!ok || !out.contains("credentialAssertion"), "{out}");
+    // No client certificate: 401 on /v1/*, nothing signed; a health probe still gets in.
+    let (ok, out, err) = curl(&["-w", " %{http_code}"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.ends_with(" 401") && out.contains("client certificate"),
+        "{out}"
+    );
+    let (ok, out, err) = run(Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(d.join("ca.pem"))
+        .arg(format!("https://{addr}/healthz")));
+    assert!(ok && out.contains("ok"), "{out} {err}");
+    // A certificate from another CA is refused at the handshake.
+    let other = d.join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    tls_files(&other);
+    let (ok, out, _) = curl(&[
+        "--cert",
+        other.join("client.pem").to_str().expect("utf-8"),
+        "--key",
+        other.join("client.key").to_str().expect("utf-8"),
+    ]);
+    assert!(!ok && !out.contains("credentialAssertion"), "{out}");
     // Plain HTTP to the TLS port gets no answer.
     assert!(tcp(&addr, "POST", "/v1/sign", &[], body.as_bytes()).is_err());
 }

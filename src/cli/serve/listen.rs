@@ -40,12 +40,22 @@ pub struct TlsFiles {
     client_ca: Option<PathBuf>,
 }
 
+/// A TLS acceptor, and whether its clients must present a certificate on `/v1/*`.
+#[derive(Clone)]
+pub struct Tls {
+    /// The acceptor.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// A client CA is configured: requests to `/v1/*` need a certificate that chains to it.
+    /// (The handshake itself admits clients without one, so that health probes work.)
+    pub requires_certificate: bool,
+}
+
 /// A bound listener.
 pub enum Bound {
     /// A unix socket, removed at shutdown.
     Unix(tokio::net::UnixListener, PathBuf),
     /// A TCP port, with its TLS acceptor when configured.
-    Tcp(tokio::net::TcpListener, Option<tokio_rustls::TlsAcceptor>),
+    Tcp(tokio::net::TcpListener, Option<Tls>),
 }
 
 impl Listen {
@@ -225,7 +235,7 @@ fn bind_unix(path: &Path, mode: u32, gid: Option<u32>) -> Result<Bound, CliError
 }
 
 impl TlsFiles {
-    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, CliError> {
+    fn acceptor(&self) -> Result<Tls, CliError> {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let bad =
@@ -253,10 +263,13 @@ impl TlsFiles {
                         .add(cert.map_err(|e| bad(ca, e.to_string()))?)
                         .map_err(|e| bad(ca, e.to_string()))?;
                 }
+                // A certificate that is presented must chain to the CA; one that is not is
+                // refused per request (`/v1/*`), not at the handshake.
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     provider,
                 )
+                .allow_unauthenticated()
                 .build()
                 .map_err(|e| bad(ca, e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
@@ -267,6 +280,9 @@ impl TlsFiles {
             .with_single_cert(certs, key)
             .map_err(|e| bad(&self.key, e.to_string()))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+        Ok(Tls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            requires_certificate: self.client_ca.is_some(),
+        })
     }
 }

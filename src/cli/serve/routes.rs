@@ -71,7 +71,10 @@ pub enum Peer {
     /// Through a unix socket (its mode and group already admitted the peer).
     Unix,
     /// Through TCP (a client token is required).
-    Tcp,
+    Tcp {
+        /// The listener requires a client certificate and this connection presented none.
+        certificate_missing: bool,
+    },
 }
 
 /// The routes.
@@ -95,6 +98,15 @@ fn authenticate<'s>(
     peer: Peer,
     headers: &HeaderMap,
 ) -> Result<&'s Client, Refusal> {
+    if peer
+        == (Peer::Tcp {
+            certificate_missing: true,
+        })
+    {
+        return Err(Refusal::unauthorized(
+            "this listener requires a TLS client certificate from its client CA",
+        ));
+    }
     let token =
         match headers.get(header::AUTHORIZATION) {
             Some(value) => {
@@ -109,7 +121,7 @@ fn authenticate<'s>(
                     })?;
                 Some(token)
             }
-            None if peer == Peer::Tcp => return Err(Refusal::unauthorized(
+            None if peer != Peer::Unix => return Err(Refusal::unauthorized(
                 "a client token is required on TCP: send `Authorization: Bearer <client token>`",
             )),
             None => None,
@@ -301,6 +313,12 @@ async fn proxy_for(
         .strip_prefix(PROXY_PREFIX)
         .filter(|p| p.starts_with('/'))
         .unwrap_or("/");
+    if path == "/auth/action" || path.starts_with("/auth/action/") {
+        return Err(deny(
+            "route",
+            "the user-action endpoints are the service's own: it runs that flow itself".into(),
+        ));
+    }
     if let Some(why) = unsafe_path(path) {
         return Err(deny("path", format!("{path:?} is refused: {why}")));
     }

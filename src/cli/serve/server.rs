@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Semaphore};
 
-use super::listen::Bound;
+use super::listen::{Bound, Tls};
 use super::routes::Peer;
 
 /// Limits every listener shares.
@@ -86,21 +86,34 @@ async fn accept_loop(
                 let (router, stop) = (router.clone(), stop.clone());
                 tokio::spawn(async move {
                     match tls {
-                        Some(acceptor) => {
+                        Some(tls) => {
                             match tokio::time::timeout(
                                 limits.header_timeout,
-                                acceptor.accept(stream),
+                                tls.acceptor.accept(stream),
                             )
                             .await
                             {
                                 Ok(Ok(stream)) => {
-                                    connection(stream, Peer::Tcp, router, limits, stop).await
+                                    let presented = stream
+                                        .get_ref()
+                                        .1
+                                        .peer_certificates()
+                                        .is_some_and(|c| !c.is_empty());
+                                    let peer = Peer::Tcp {
+                                        certificate_missing: tls.requires_certificate && !presented,
+                                    };
+                                    connection(stream, peer, router, limits, stop).await
                                 }
                                 Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                                 Err(_) => tracing::debug!("TLS handshake timed out"),
                             }
                         }
-                        None => connection(stream, Peer::Tcp, router, limits, stop).await,
+                        None => {
+                            let peer = Peer::Tcp {
+                                certificate_missing: false,
+                            };
+                            connection(stream, peer, router, limits, stop).await
+                        }
                     }
                     drop(permit);
                 });
@@ -126,7 +139,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 enum Accepted {
     Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream, Option<tokio_rustls::TlsAcceptor>),
+    Tcp(tokio::net::TcpStream, Option<Tls>),
 }
 
 async fn accept(bound: &Bound) -> std::io::Result<Accepted> {

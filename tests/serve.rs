@@ -587,6 +587,12 @@ allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth
         m.contains("dfns_hsm_auth_token_expiry_seconds{identity=\"admin\"}"),
         "{m}"
     );
+    // The create and both deactivations (Dfns refused one after the signature) were signed
+    // inside the proxy's user-action flow.
+    assert!(
+        m.contains("dfns_hsm_signatures_total{identity=\"admin\",algorithm=\"ecdsa-p256\",outcome=\"ok\"} 3"),
+        "{m}"
+    );
     drop(emu);
 }
 

@@ -6,6 +6,7 @@
 
 mod keyring;
 mod listen;
+mod metered;
 mod metrics;
 mod policy;
 mod readiness;
@@ -165,7 +166,8 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> Result<Report, CliError> {
         ));
     }
     let keyring = Arc::new(Keyring::default());
-    let state = build(&settings, ctx.profile(), &flags, &keyring).await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let state = build(&settings, ctx.profile(), &flags, &keyring, &metrics).await?;
     let listens = entries
         .iter()
         .map(|e| Listen::parse(e, state.has_token_clients()))
@@ -178,7 +180,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> Result<Report, CliError> {
         tracing::info!("listening on {}", b.describe());
         eprintln!("dfns-hsm serve: listening on {}", b.describe());
     }
-    let service = Arc::new(Service::new(state, Arc::clone(&keyring)));
+    let service = Arc::new(Service::new(state, Arc::clone(&keyring), metrics));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(server::serve(
         bound,
@@ -200,16 +202,20 @@ async fn build(
     profile: &ConfigFile,
     flags: &FlagEntries,
     keyring: &Arc<Keyring>,
+    metrics: &Arc<metrics::Metrics>,
 ) -> Result<State, CliError> {
-    let (settings, profile, flags, keyring) = (
+    let (settings, profile, flags, keyring, metrics) = (
         settings.clone(),
         profile.clone(),
         flags.clone(),
         Arc::clone(keyring),
+        Arc::clone(metrics),
     );
-    tokio::task::spawn_blocking(move || State::build(&settings, &profile, &flags, &keyring))
-        .await
-        .map_err(|e| CliError::Failed(format!("loading the identities was aborted: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        State::build(&settings, &profile, &flags, &keyring, &metrics)
+    })
+    .await
+    .map_err(|e| CliError::Failed(format!("loading the identities was aborted: {e}")))?
 }
 
 /// Wait for SIGTERM or SIGINT; on SIGHUP, reload the profile and keep the old state if the
@@ -257,7 +263,14 @@ async fn reload(
         tracing::warn!("[[listen]] and [serve] changes take effect at the next start");
     }
     let settings = fresh.resolve(&args.call())?;
-    let state = build(&settings, fresh.profile(), flags, &service.keyring).await?;
+    let state = build(
+        &settings,
+        fresh.profile(),
+        flags,
+        &service.keyring,
+        &service.metrics,
+    )
+    .await?;
     // The listeners stay: a TCP listener must still have clients that can authenticate.
     let entries = args.listen_entries(ctx.profile());
     for e in &entries {

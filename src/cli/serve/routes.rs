@@ -2,7 +2,6 @@
 //! `/metrics`.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State as Shared};
@@ -32,17 +31,17 @@ const PROXY_PREFIX: &str = "/v1/dfns";
 pub struct Service {
     state: RwLock<Arc<State>>,
     /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The logged-in tokens.
     pub keyring: Arc<Keyring>,
 }
 
 impl Service {
     /// A service serving `state`.
-    pub fn new(state: State, keyring: Arc<Keyring>) -> Self {
+    pub fn new(state: State, keyring: Arc<Keyring>, metrics: Arc<Metrics>) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
-            metrics: Metrics::default(),
+            metrics,
             keyring,
         }
     }
@@ -228,41 +227,18 @@ async fn sign_for(
             })?
     };
     let audit = state.audit.as_ref().map(|a| a.tagged(&client.name, None));
-    let started = Instant::now();
-    let signed = sign_audited(&identity.signer, &challenge, audit.as_ref(), None)
+    let signed = sign_audited(&*identity.metered, &challenge, audit.as_ref(), None)
         .await
         .map_err(|e| Refusal::audit_failed(e.to_string()))?;
+    identity.set_healthy(signed.is_ok());
     match signed {
-        Ok(first_factor) => {
-            identity.set_healthy(true);
-            service.metrics.signature(
-                &identity.name,
-                &identity.algorithm(),
-                "ok",
-                started.elapsed(),
-            );
-            Ok(Json(first_factor).into_response())
-        }
-        Err(e) => {
-            identity.set_healthy(false);
-            service.metrics.signature(
-                &identity.name,
-                &identity.algorithm(),
-                "error",
-                started.elapsed(),
-            );
-            Err(signer_refusal(service, &identity.name, &e))
-        }
+        Ok(first_factor) => Ok(Json(first_factor).into_response()),
+        Err(e) => Err(signer_refusal(&identity.name, &e)),
     }
 }
 
 /// A failed signature: 503 with a retry hint (soon for a transient fault, later otherwise).
-fn signer_refusal(service: &Service, identity: &str, e: &SignerError) -> Refusal {
-    if let SignerError::Hsm(h) = e {
-        if let Some(rv) = h.rv() {
-            service.metrics.hsm_fault(&crate::hsm::ckr_name(rv));
-        }
-    }
+fn signer_refusal(identity: &str, e: &SignerError) -> Refusal {
     tracing::warn!(identity, "signature failed: {e}");
     let retry_after = if e.is_transient() { 1 } else { 30 };
     Refusal::hsm_unavailable(
@@ -383,7 +359,7 @@ async fn proxy_for(
         Err(ApiError::Http(h)) => Ok(passthrough(h.status, &h.body)),
         Err(ApiError::Signer(e)) => {
             identity.set_healthy(false);
-            Err(signer_refusal(service, &identity.name, &e))
+            Err(signer_refusal(&identity.name, &e))
         }
         Err(ApiError::InvalidRequest(m)) => Err(Refusal::bad_request(m)),
         Err(e) => Err(Refusal::bad_gateway(format!("the Dfns API: {e}"))),

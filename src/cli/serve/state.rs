@@ -9,13 +9,15 @@ use std::time::SystemTime;
 use sha2::{Digest as _, Sha256};
 
 use super::keyring::Keyring;
+use super::metered::MeteredSigner;
+use super::metrics::Metrics;
 use super::policy::Route;
 use crate::api::{AuthToken, DfnsClient};
 use crate::cli::context::Settings;
 use crate::cli::error::CliError;
 use crate::config::{ClientSettings, ConfigFile, IdentitySettings, KeyRef};
 use crate::hsm::Token;
-use crate::signer::{AuditLog, HsmSigner, Signer as _};
+use crate::signer::{AuditLog, HsmSigner};
 
 /// The name of the client that tokenless unix-socket connections are, when no `[[client]]`
 /// without a `token_file` is configured.
@@ -27,6 +29,8 @@ pub struct Identity {
     pub name: String,
     /// The signer (key on the HSM, registered under the identity's credential id).
     pub signer: HsmSigner,
+    /// The same, counted in the metrics: what every signature goes through.
+    pub metered: Arc<MeteredSigner>,
     /// The token the key is on.
     pub token: Arc<Token>,
     /// A client acting as this identity, when it has a Dfns token (the proxy).
@@ -38,11 +42,6 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The algorithm's name, for metrics.
-    pub fn algorithm(&self) -> String {
-        self.signer.algorithm().to_string()
-    }
-
     /// Record whether the last signature worked.
     pub fn set_healthy(&self, ok: bool) {
         self.healthy.store(ok, Ordering::Relaxed);
@@ -94,6 +93,7 @@ impl State {
         profile: &ConfigFile,
         flags: &FlagEntries,
         keyring: &Keyring,
+        metrics: &Arc<Metrics>,
     ) -> Result<Self, CliError> {
         let mut entries: Vec<IdentitySettings> = profile.identity.clone();
         for (cred_id, key) in &flags.identities {
@@ -119,7 +119,7 @@ impl State {
                     entry.name
                 )));
             }
-            identities.push(identity(settings, entry, keyring)?);
+            identities.push(identity(settings, entry, keyring, metrics)?);
         }
         let all: Vec<usize> = (0..identities.len()).collect();
         let mut clients = Vec::new();
@@ -217,6 +217,7 @@ fn identity(
     settings: &Settings,
     entry: &IdentitySettings,
     keyring: &Keyring,
+    metrics: &Arc<Metrics>,
 ) -> Result<Identity, CliError> {
     let context = |e: CliError| CliError::Usage(format!("identity {:?}: {e}", entry.name));
     let key: KeyRef = entry
@@ -227,6 +228,11 @@ fn identity(
     let signer = HsmSigner::new(key, &entry.cred_id)?;
     // The public key Dfns holds must be this private key's: prove it before serving.
     signer.prove_pair().map_err(|e| context(e.into()))?;
+    let metered = Arc::new(MeteredSigner::new(
+        signer.clone(),
+        &entry.name,
+        Arc::clone(metrics),
+    ));
     let (api, token_expires) = match &entry.auth_token_file {
         Some(file) => {
             let mut own = settings.clone();
@@ -234,7 +240,7 @@ fn identity(
             let auth: AuthToken = own.auth_token().map_err(context)?;
             let expires = auth.claims().ok().and_then(|c| c.expires_at());
             let client = settings
-                .client_with_token(auth, Some(Arc::new(signer.clone())))
+                .client_with_token(auth, Some(metered.clone()))
                 .map_err(context)?;
             (Some(client), expires)
         }
@@ -243,6 +249,7 @@ fn identity(
     Ok(Identity {
         name: entry.name.clone(),
         signer,
+        metered,
         token,
         api,
         token_expires,

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/packages.sh
 . scripts/lib/packages.sh
 
-ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc openssl:openssl
+ensure_packages softhsm2-util:softhsm2 pkcs11-tool:opensc openssl:openssl curl:curl
 require_cargo
 
 echo "== format and lint" >&2
@@ -35,7 +35,7 @@ cargo test --workspace --locked
 # The PKCS#11 matrix: the HSM-facing suites again on tpm2-pkcs11 (swtpm) and on SoftHSM2 behind
 # p11-kit's RPC. What a module lacks is skipped with its reason, listed after each run.
 MATRIX_SUITES=(--test hsm_signer --test cli_key --test cli_service_account --test api_emulator
-    --test key_boundary --test token_object --test cli_rotate)
+    --test key_boundary --test token_object --test cli_rotate --test serve)
 MATRIX_DIR=$(mktemp -d /tmp/dfns-matrix.XXXXXX)
 cleanup_matrix() {
     scripts/setup-tpm.sh stop "$MATRIX_DIR/tpm" 2>/dev/null || true
@@ -76,6 +76,9 @@ if [[ -x scripts/sdk-check.sh ]]; then
     echo "== Dfns's official SDK against the emulator" >&2
     scripts/sdk-check.sh
 fi
+
+echo "== Dfns's official TypeScript and Python SDKs signing through dfns-hsm serve" >&2
+scripts/serve-sdk-check.sh
 
 echo "== the README's main command" >&2
 scripts/demo.sh >/dev/null

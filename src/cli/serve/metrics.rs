@@ -80,7 +80,7 @@ impl Metrics {
             Err(p) => p.into_inner(),
         };
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP dfns_hsm_signatures_total Signature requests by identity, algorithm and outcome.\n# TYPE dfns_hsm_signatures_total counter");
+        let _ = writeln!(out, "# HELP dfns_hsm_signatures_total Signatures made (for /v1/sign and inside the proxy), by identity, algorithm and outcome.\n# TYPE dfns_hsm_signatures_total counter");
         for ((identity, algorithm, outcome), n) in &m.signatures {
             let _ = writeln!(
                 out,
@@ -90,7 +90,7 @@ impl Metrics {
                 label(outcome)
             );
         }
-        let _ = writeln!(out, "# HELP dfns_hsm_sign_duration_seconds Time to answer a signature request.\n# TYPE dfns_hsm_sign_duration_seconds histogram");
+        let _ = writeln!(out, "# HELP dfns_hsm_sign_duration_seconds Time each signature took on the HSM, self-check included.\n# TYPE dfns_hsm_sign_duration_seconds histogram");
         for (bound, n) in BUCKETS.iter().zip(m.latency_counts) {
             let _ = writeln!(
                 out,

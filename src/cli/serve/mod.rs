@@ -165,6 +165,13 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> Result<Report, CliError> {
                 .into(),
         ));
     }
+    // Ctrl-C at a PIN prompt must still leave at once: then the signals are caught after it.
+    let prompting = matches!(settings.hsm.pin_source(), Ok(crate::hsm::PinSource::Prompt));
+    let early = if prompting {
+        None
+    } else {
+        Some(Watch::install()?)
+    };
     let keyring = Arc::new(Keyring::default());
     let metrics = Arc::new(metrics::Metrics::default());
     let state = build(&settings, ctx.profile(), &flags, &keyring, &metrics).await?;
@@ -188,7 +195,11 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> Result<Report, CliError> {
         args.limits(ctx.profile()),
         stop_rx,
     ));
-    signals(ctx, &args, &flags, &service).await?;
+    let watch = match early {
+        Some(w) => w,
+        None => Watch::install()?,
+    };
+    signals(watch, ctx, &args, &flags, &service).await;
     let _ = stop_tx.send(true);
     server
         .await
@@ -218,26 +229,42 @@ async fn build(
     .map_err(|e| CliError::Failed(format!("loading the identities was aborted: {e}")))?
 }
 
+/// SIGTERM, SIGINT and SIGHUP, caught from the moment this is made: a signal while the token is
+/// opened waits until the open is done (a SoftHSM2 token killed mid-open can be destroyed).
+struct Watch {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Watch {
+    fn install() -> Result<Self, CliError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |k: SignalKind| {
+            signal(k).map_err(|e| CliError::Failed(format!("cannot watch signals: {e}")))
+        };
+        Ok(Self {
+            term: listen(SignalKind::terminate())?,
+            int: listen(SignalKind::interrupt())?,
+            hup: listen(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// Wait for SIGTERM or SIGINT; on SIGHUP, reload the profile and keep the old state if the
 /// new one cannot be built.
 async fn signals(
+    mut watch: Watch,
     ctx: &Context,
     args: &ServeArgs,
     flags: &FlagEntries,
     service: &Arc<Service>,
-) -> Result<(), CliError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |k: SignalKind| {
-        signal(k).map_err(|e| CliError::Failed(format!("cannot watch signals: {e}")))
-    };
-    let mut term = listen(SignalKind::terminate())?;
-    let mut int = listen(SignalKind::interrupt())?;
-    let mut hup = listen(SignalKind::hangup())?;
+) {
     loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return Ok(()) }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return Ok(()) }
-            _ = hup.recv() => match reload(ctx, args, flags, service).await {
+            _ = watch.term.recv() => { tracing::info!("SIGTERM: stopping"); return }
+            _ = watch.int.recv() => { tracing::info!("SIGINT: stopping"); return }
+            _ = watch.hup.recv() => match reload(ctx, args, flags, service).await {
                 Ok(()) => {
                     tracing::info!("SIGHUP: configuration reloaded");
                     eprintln!("dfns-hsm serve: configuration reloaded");

@@ -2,12 +2,15 @@
 # The performance benchmark (docs/PERFORMANCE.md): installs what it needs, builds everything in
 # release, and runs dfns-hsm-bench, which makes a throwaway SoftHSM2 token (also served over
 # p11-kit's RPC for section 3b) and a dfns-emulator on loopback, measures every goal as a
-# ratio within this one run, prints the table and cleans up.
+# ratio within this one run, prints the table and cleans up. Section 6 (`--only serve`) starts
+# target/release/dfns-hsm serve itself on unix sockets in private temp dirs and stops it with
+# SIGTERM.
 #
 #   scripts/bench.sh [dfns-hsm-bench options]      e.g. --only sign,pool  --json out.json
+#                                                  sections: sign, pool, rpc, e2e, cold, serve
 #
-# Not part of scripts/test.sh. Takes about two minutes on a 2-core machine. Without Node >= 20
-# and npm the official-SDK comparison is skipped (the rest still runs).
+# Not part of scripts/test.sh. Takes about three minutes on a 2-core machine. Without Node >= 20
+# and npm the official-SDK comparisons are skipped (the rest still runs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -155,19 +155,22 @@ async fn update(client: &DfnsClient, id: &str, external_id: String) {
     assert!(matches!(out, Outcome::Done(_)), "update pending approval");
 }
 
-/// One round of the official SDK: `node SCRIPT STATE_DIR SECONDS TASKS`, which prints
-/// `{"ops":N,"secs":S,"latenciesMs":[...]}` on its last stdout line.
+/// One round of the official SDK: `node SCRIPT STATE_DIR SECONDS TASKS [EXTRA...]`, which
+/// prints `{"ops":N,"secs":S,"latenciesMs":[...]}` on its last stdout line. `extra` selects
+/// the signer (none: an in-memory key; `--hsm-socket ...`: `HsmRemoteSigner`).
 pub fn sdk_load(
     script: &Path,
     emu: &Emulator,
     tasks: usize,
     duration: Duration,
+    extra: &[std::ffi::OsString],
 ) -> Result<(Rate, Latencies), String> {
     let out = Command::new("node")
         .arg(script)
         .arg(emu.state_dir())
         .arg(duration.as_secs_f64().to_string())
         .arg(tasks.to_string())
+        .args(extra)
         .output()
         .map_err(|e| format!("start node: {e}"))?;
     if !out.status.success() {

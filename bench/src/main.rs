@@ -2,16 +2,21 @@
 //! token. See `docs/PERFORMANCE.md`; `scripts/bench.sh` builds and runs it.
 //!
 //! ```text
-//! dfns-hsm-bench [--seconds S] [--rounds R] [--concurrency 1,2,4] [--only sign,pool,rpc,e2e,cold]
+//! dfns-hsm-bench [--seconds S] [--rounds R] [--concurrency 1,2,4]
+//!                [--only sign,pool,rpc,e2e,cold,serve]
 //!                [--sdk-script PATH] [--faulty-module PATH] [--faulty-latency-ms MS]
 //!                [--pool-tasks N] [--emulator PATH] [--cli PATH] [--e2e-tasks N]
-//!                [--e2e-seconds S] [--e2e-rounds N] [--cold-runs N] [--json FILE]
+//!                [--e2e-seconds S] [--e2e-rounds N] [--cold-runs N]
+//!                [--serve-concurrency 1,16,64] [--serve-seconds S] [--serve-rounds R]
+//!                [--json FILE]
 //! ```
 
 mod cold;
 mod e2e;
+mod http;
 mod pool;
 mod rpc;
+mod serve;
 mod setup;
 mod signing;
 mod stats;
@@ -41,6 +46,9 @@ struct Options {
     e2e_seconds: f64,
     e2e_rounds: usize,
     cold_runs: usize,
+    serve_concurrency: Vec<usize>,
+    serve_seconds: f64,
+    serve_rounds: usize,
     json: Option<PathBuf>,
 }
 
@@ -61,6 +69,9 @@ impl Options {
             e2e_seconds: 2.0,
             e2e_rounds: 3,
             cold_runs: 10,
+            serve_concurrency: vec![1, 16, 64],
+            serve_seconds: 1.0,
+            serve_rounds: 4,
             json: None,
         };
         let mut args = std::env::args().skip(1);
@@ -91,6 +102,17 @@ impl Options {
                 "--e2e-seconds" => o.e2e_seconds = value().parse().expect("--e2e-seconds"),
                 "--e2e-rounds" => o.e2e_rounds = value().parse().expect("--e2e-rounds"),
                 "--cold-runs" => o.cold_runs = value().parse().expect("--cold-runs: a count"),
+                "--serve-concurrency" => {
+                    o.serve_concurrency = value()
+                        .split(',')
+                        .map(|n| {
+                            n.parse()
+                                .expect("--serve-concurrency: counts, comma separated")
+                        })
+                        .collect()
+                }
+                "--serve-seconds" => o.serve_seconds = value().parse().expect("--serve-seconds"),
+                "--serve-rounds" => o.serve_rounds = value().parse().expect("--serve-rounds"),
                 "--json" => o.json = Some(PathBuf::from(value())),
                 other => panic!("unknown option {other} (see the source header for usage)"),
             }
@@ -107,6 +129,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("pool-child") {
         pool::child(&args[2..]);
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("serve-slow-child") {
+        serve::slow_child(&args[2..]);
         return;
     }
     let o = Options::parse();
@@ -350,7 +376,7 @@ fn main() {
             ours.add(rate);
             ours_lat.0.extend(lat.0);
             if let Some(script) = &o.sdk_script {
-                match e2e::sdk_load(script, emu, o.e2e_tasks, d) {
+                match e2e::sdk_load(script, emu, o.e2e_tasks, d, &[]) {
                     Ok((sdk_rate, lat)) => {
                         ratios.push(rate.per_sec() / sdk_rate.per_sec());
                         sdk.add(sdk_rate);
@@ -472,6 +498,30 @@ fn main() {
 
     drop(account);
     drop(emu);
+
+    if o.wants("serve") {
+        eprintln!("bench: dfns-hsm serve");
+        let (text, j) = serve::section(
+            &rt,
+            token,
+            &serve::SectionOptions {
+                cli: &o.cli,
+                concurrency: &o.serve_concurrency,
+                seconds: o.serve_seconds,
+                rounds: o.serve_rounds,
+                tasks: o.e2e_tasks,
+                e2e_seconds: o.e2e_seconds,
+                e2e_rounds: o.e2e_rounds,
+                sdk_script: o.sdk_script.as_deref(),
+                emulator: &o.emulator,
+                faulty_module: &o.faulty_module,
+                faulty_latency_ms: o.faulty_latency_ms,
+            },
+        );
+        out.push_str(&text);
+        report.insert("serve".into(), j);
+    }
+
     goals(&mut out, &report);
     println!("{out}");
     if let Some(path) = &o.json {
@@ -586,6 +636,80 @@ fn goals(out: &mut String, r: &serde_json::Map<String, serde_json::Value>) {
                 format!("{w:.1} ms, {m:.1} MiB"),
                 Some(w < 50.0 && m < 20.0),
             ));
+        }
+    }
+    if let Some(serve) = r.get("serve") {
+        if let Some(sign) = serve["sign"].as_array() {
+            let at = |n: u64| {
+                sign.iter()
+                    .find(|x| x["clients"].as_u64() == Some(n))
+                    .and_then(|x| x["ratio"].as_f64())
+            };
+            let goal: Vec<(u64, f64)> = [16, 64]
+                .into_iter()
+                .filter_map(|n| at(n).map(|x| (n, x)))
+                .collect();
+            if !goal.is_empty() {
+                let text: Vec<String> = goal.iter().map(|(n, x)| format!("{n}: {x:.3}")).collect();
+                rows.push((
+                    "serve: /v1/sign over a unix socket >= 0.9x HsmSigner::sign in process at 16 and 64 clients".into(),
+                    text.join(", "),
+                    Some(goal.iter().all(|(_, x)| *x >= 0.9)),
+                ));
+            }
+            if let Some(x) = at(1) {
+                rows.push((
+                    "serve: /v1/sign / in process at 1 client (reported)".into(),
+                    format!("{x:.3}"),
+                    None,
+                ));
+            }
+        }
+        if let Some(slow) = serve["sign_slow_hsm"]["rows"].as_array() {
+            let goal: Vec<(u64, f64)> = slow
+                .iter()
+                .filter(|x| matches!(x["clients"].as_u64(), Some(16 | 64)))
+                .filter_map(|x| Some((x["clients"].as_u64()?, x["ratio"].as_f64()?)))
+                .collect();
+            if !goal.is_empty() {
+                let text: Vec<String> = goal.iter().map(|(n, x)| format!("{n}: {x:.3}")).collect();
+                rows.push((
+                    format!(
+                        "serve, {} ms HSM: /v1/sign >= 0.9x HsmSigner::sign in process at 16 and 64 clients",
+                        serve["sign_slow_hsm"]["latency_ms"]
+                    ),
+                    text.join(", "),
+                    Some(goal.iter().all(|(_, x)| *x >= 0.9)),
+                ));
+            }
+        }
+        if let Some(x) = serve["sdk"]["ratio"].as_f64() {
+            rows.push((
+                "serve: @dfns/sdk + HsmRemoteSigner >= 0.9x @dfns/sdk + in-memory key".into(),
+                format!("{x:.3}"),
+                Some(x >= 0.9),
+            ));
+        }
+        if let Some(x) = serve["proxy"]["ratio"].as_f64() {
+            rows.push((
+                "serve: proxy mutations/s >= 0.9x DfnsClient in process".into(),
+                format!("{x:.3}"),
+                Some(x >= 0.9),
+            ));
+        }
+        if let Some(rss) = serve["rss"].as_array() {
+            let peaks: Vec<String> = rss
+                .iter()
+                .filter_map(|x| x["peak_rss_mib"].as_f64())
+                .map(|m| format!("{m:.1} MiB"))
+                .collect();
+            if !peaks.is_empty() {
+                rows.push((
+                    "serve: peak RSS of the service under load (reported; sign service, app service)".into(),
+                    peaks.join(", "),
+                    None,
+                ));
+            }
         }
     }
     let _ = writeln!(out, "\nGoals (read off this run, not asserted)\n");

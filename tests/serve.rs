@@ -9,16 +9,11 @@ use std::process::Command;
 use serde_json::{json, Value};
 use testkit::service::{tcp, unix, Answer, Service};
 use testkit::verify::assert_first_factor_verifies;
-use testkit::{run, serial, token, unique_label, Emulator, KeyAlgorithm};
+use testkit::{run, token, unique_label, Emulator, KeyAlgorithm};
 
 /// Generate a P-256 key on the test token; its public key PEM.
 fn key(label: &str) -> String {
-    let _serial = serial();
-    let (ok, out, err) = run(token()
-        .cli()
-        .args(["--output", "json", "key", "generate", "--label", label]));
-    assert!(ok, "key generate: {err}");
-    let v: Value = serde_json::from_str(&out).expect("json");
+    let v = token().generate_key(label, &[]);
     v["publicKeyPem"].as_str().expect("pem").to_owned()
 }
 
@@ -51,6 +46,16 @@ fn start(args: &[&str]) -> (Service, PathBuf) {
     let mut cmd = serve_cmd(args);
     cmd.arg("--listen")
         .arg(format!("unix:{}", socket.display()));
+    (Service::start(cmd, dir, &socket), socket)
+}
+
+/// Start serve with `toml` as its `--config` (written into `dir`) and a unix socket there.
+fn start_with_config(dir: tempfile::TempDir, toml: &str) -> (Service, PathBuf) {
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, toml).expect("config");
+    let socket = dir.path().join("sign.sock");
+    let mut cmd = serve_cmd(&["--listen", &format!("unix:{}", socket.display())]);
+    cmd.arg("--config").arg(&config);
     (Service::start(cmd, dir, &socket), socket)
 }
 
@@ -195,10 +200,9 @@ fn tcp_needs_a_client_token_and_a_client_signs_only_with_its_identities() {
     key(&b_label);
     let dir = Service::dir();
     let token_a = secret_file(dir.path(), "a.token", "client-a-secret-token");
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (service, socket) = start_with_config(
+        dir,
+        &format!(
             r#"
 [[listen]]
 address = "tcp:127.0.0.1:0"
@@ -220,12 +224,7 @@ identities = ["alpha"]
 "#,
             token_a.display()
         ),
-    )
-    .expect("config");
-    let socket = dir.path().join("sign.sock");
-    let mut cmd = serve_cmd(&["--listen", &format!("unix:{}", socket.display())]);
-    cmd.arg("--config").arg(&config);
-    let service = Service::start(cmd, dir, &socket);
+    );
     let addr = tcp_port(&service);
 
     let body = challenge(&["cred-alpha"], "dGNw");
@@ -420,10 +419,9 @@ fn the_proxy_signs_only_what_the_allow_list_names_and_audits_client_and_body() {
     let (emu, label, _) = emulator_with_hsm_admin(dir.path());
     let admin_token = secret_file(dir.path(), "admin.token", &emu.admin_token());
     let audit = dir.path().join("audit.jsonl");
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (service, socket) = start_with_config(
+        dir,
+        &format!(
             r#"
 [dfns]
 api_url = "{}"
@@ -445,12 +443,7 @@ allow = ["GET /auth/service-accounts", "POST /auth/service-accounts", "PUT /auth
             emu.admin_cred_id(),
             admin_token.display()
         ),
-    )
-    .expect("config");
-    let socket = dir.path().join("sign.sock");
-    let mut cmd = serve_cmd(&["--listen", &format!("unix:{}", socket.display())]);
-    cmd.arg("--config").arg(&config);
-    let service = Service::start(cmd, dir, &socket);
+    );
     let lines = || {
         std::fs::read_to_string(&audit)
             .unwrap_or_default()
@@ -664,20 +657,14 @@ fn tls_with_client_certificates_on_tcp() {
     let d = dir.path().to_path_buf();
     tls_files(&d);
     let token_file = secret_file(&d, "client.token", "tls-client-token");
-    let config = d.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (service, _socket) = start_with_config(
+        dir,
+        &format!(
             "[[listen]]\naddress = \"tcp:127.0.0.1:0\"\ntls_cert = \"{0}/server.pem\"\ntls_key = \"{0}/server.key\"\ntls_client_ca = \"{0}/ca.pem\"\n\n[[identity]]\nname = \"main\"\ncred_id = \"{cred}\"\nkey = \"{label}\"\n\n[[client]]\nname = \"tls-app\"\ntoken_file = \"{1}\"\nidentities = [\"main\"]\n",
             d.display(),
             token_file.display()
         ),
-    )
-    .expect("config");
-    let socket = d.join("sign.sock");
-    let mut cmd = serve_cmd(&["--listen", &format!("unix:{}", socket.display())]);
-    cmd.arg("--config").arg(&config);
-    let service = Service::start(cmd, dir, &socket);
+    );
     let addr = tcp_port(&service);
     let body = String::from_utf8(challenge(&[&cred], "dGxz")).expect("utf-8");
     let curl = |extra: &[&str]| {

@@ -11,18 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::json;
 use testkit::service::{unix, Answer, Service};
 use testkit::verify::{b64url_decode, verify_p256};
-use testkit::{artifact, run, serial, token, unique_label};
+use testkit::{artifact, token, unique_label};
 
+/// Generate a P-256 key on the test token; its SPKI DER.
 fn key(label: &str) -> Vec<u8> {
-    let _serial = serial();
-    let (ok, out, err) = run(token()
-        .cli()
-        .args(["--output", "json", "key", "generate", "--label", label]));
-    assert!(ok, "key generate: {err}");
-    let v: Value = serde_json::from_str(&out).expect("json");
+    let v = token().generate_key(label, &[]);
     let pem = v["publicKeyPem"].as_str().expect("pem");
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD

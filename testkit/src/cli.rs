@@ -28,6 +28,21 @@ impl TestToken {
         c
     }
 
+    /// Generate a key on this token with the CLI (`key generate --label LABEL`, under the
+    /// process lock, plus `extra` arguments); its JSON document (`id`, `publicKeyPem`, ...).
+    ///
+    /// # Panics
+    /// When the command fails or prints no JSON.
+    pub fn generate_key(&self, label: &str, extra: &[&str]) -> serde_json::Value {
+        let _serial = serial();
+        let (ok, out, err) = run(self
+            .cli()
+            .args(["--output", "json", "key", "generate", "--label", label])
+            .args(extra));
+        assert!(ok, "key generate {label}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
     /// `pkcs11-tool` logged in to this token (OpenSC: a PKCS#11 client independent of ours).
     pub fn pkcs11_tool(&self) -> Command {
         let mut c = self.pkcs11_tool_without_login();

@@ -13,6 +13,7 @@ use crate::hsm::{Key, Token};
 #[derive(Debug, Default)]
 pub struct Keyring {
     tokens: Mutex<HashMap<String, Arc<Token>>>,
+    gates: Mutex<HashMap<usize, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Keyring {
@@ -41,6 +42,20 @@ impl Keyring {
         let token = settings.open_token(hsm)?;
         tokens.insert(id, Arc::clone(&token));
         Ok(token)
+    }
+
+    /// The gate that admits as many signatures at once as `token` has worker sessions.
+    pub fn gate(&self, token: &Arc<Token>) -> Arc<tokio::sync::Semaphore> {
+        let mut gates = match self.gates.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let id = Arc::as_ptr(token) as usize;
+        Arc::clone(
+            gates.entry(id).or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(token.max_sessions().max(1)))
+            }),
+        )
     }
 
     /// Every token opened.

@@ -11,20 +11,32 @@ use crate::hsm::Algorithm;
 use crate::signer::{FirstFactor, HsmSigner, Signer, SignerError, UserActionChallenge};
 
 /// An identity's HSM signer, recording each outcome and PKCS#11 fault.
+///
+/// Signatures wait for a free session here, asynchronously: the signer runs on a runtime
+/// thread it takes out of the pool (`block_in_place`), and a task that blocked there waiting
+/// for a session would cost a thread each (64 clients, 64 threads parked on the pool).
 #[derive(Debug, Clone)]
 pub struct MeteredSigner {
     inner: HsmSigner,
     identity: String,
     metrics: Arc<Metrics>,
+    sessions: Arc<tokio::sync::Semaphore>,
 }
 
 impl MeteredSigner {
-    /// Count `inner`'s signatures under `identity`.
-    pub fn new(inner: HsmSigner, identity: &str, metrics: Arc<Metrics>) -> Self {
+    /// Count `inner`'s signatures under `identity`; at most `sessions` at once (shared by
+    /// every identity on the same token).
+    pub fn new(
+        inner: HsmSigner,
+        identity: &str,
+        metrics: Arc<Metrics>,
+        sessions: Arc<tokio::sync::Semaphore>,
+    ) -> Self {
         Self {
             inner,
             identity: identity.to_owned(),
             metrics,
+            sessions,
         }
     }
 }
@@ -48,6 +60,11 @@ impl Signer for MeteredSigner {
     }
 
     async fn sign(&self, challenge: &UserActionChallenge) -> Result<FirstFactor, SignerError> {
+        let _session = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|e| SignerError::Aborted(format!("the session gate is closed: {e}")))?;
         let started = Instant::now();
         let signed = self.inner.sign(challenge).await;
         let algorithm = self.inner.algorithm().to_string();

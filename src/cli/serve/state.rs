@@ -232,6 +232,7 @@ fn identity(
         signer.clone(),
         &entry.name,
         Arc::clone(metrics),
+        keyring.gate(&token),
     ));
     let (api, token_expires) = match &entry.auth_token_file {
         Some(file) => {

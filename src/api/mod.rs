@@ -84,6 +84,7 @@ pub use permissions::Permissions;
 pub use reqwest::Method;
 pub use retry::{RetryPolicy, RetryStats};
 pub use service_accounts::ServiceAccounts;
+pub use target::is_dot_segment;
 /// The HTTP client with the API transport rules (no redirects, no proxy for loopback), for
 /// the CLI's `doctor` probe.
 #[cfg(feature = "cli")]

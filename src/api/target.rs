@@ -68,8 +68,9 @@ impl RequestTarget {
     }
 }
 
-/// `.` or `..`, with any of its dots written as `%2e` / `%2E`.
-fn is_dot_segment(segment: &str) -> bool {
+/// `.` or `..`, with any of its dots written as `%2e` / `%2E`: a segment that servers and
+/// proxies resolve after a check of the path as sent (the proxy of `serve` refuses them too).
+pub fn is_dot_segment(segment: &str) -> bool {
     let lower = segment.to_ascii_lowercase();
     let decoded = lower.replace("%2e", ".");
     decoded == "." || decoded == ".."

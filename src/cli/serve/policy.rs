@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::api::is_dot_segment;
+
 /// One allowed route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -57,12 +59,6 @@ impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} /{}", self.method, self.segments.join("/"))
     }
-}
-
-/// `.` or `..`, with any dot percent-encoded (`%2e`): servers decode them after the check.
-pub fn is_dot_segment(segment: &str) -> bool {
-    let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-    decoded == "." || decoded == ".."
 }
 
 /// Why a proxied path is refused before any policy lookup, if it is.

@@ -47,8 +47,20 @@ impl Report {
     }
 }
 
-/// Run every check (blocking: it talks to the token and maybe the API).
-pub fn check(state: &State) -> Report {
+/// Run every check: the token's in the blocking pool, the API probe on the runtime.
+pub async fn check(state: Arc<State>) -> Report {
+    let hsm_state = Arc::clone(&state);
+    let mut report = tokio::task::spawn_blocking(move || hsm_checks(&hsm_state))
+        .await
+        .unwrap_or_else(|e| Report::failed(format!("readiness check aborted: {e}")));
+    if state.api_configured && state.identities.iter().any(|i| i.api.is_some()) {
+        report.add("Dfns API reachable".into(), api_reachable(&state).await);
+    }
+    report
+}
+
+/// The checks that talk to the token (blocking).
+fn hsm_checks(state: &State) -> Report {
     let mut report = Report {
         ready: true,
         checks: Vec::new(),
@@ -89,9 +101,6 @@ pub fn check(state: &State) -> Report {
             report.add(format!("identity {:?} Dfns token", identity.name), result);
         }
     }
-    if state.api_configured && state.identities.iter().any(|i| i.api.is_some()) {
-        report.add("Dfns API reachable".into(), api_reachable(state));
-    }
     report
 }
 
@@ -111,23 +120,17 @@ fn logged_in(token: &Token) -> Result<String, String> {
 }
 
 /// Any HTTP answer from the API's base URL counts: the check is the network path, not a call.
-fn api_reachable(state: &State) -> Result<String, String> {
+async fn api_reachable(state: &State) -> Result<String, String> {
     let api = state.settings.api_url().map_err(|e| e.to_string())?;
     let url = api.to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let mut builder = reqwest::Client::builder().timeout(API_PROBE_TIMEOUT);
-        // As the API client does: a loopback API is never reached through a proxy.
-        if api.is_loopback() {
-            builder = builder.no_proxy();
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
-        match client.get(&url).send().await {
-            Ok(r) => Ok(format!("{url} answered {}", r.status().as_u16())),
-            Err(e) => Err(format!("{url}: {e}")),
-        }
-    })
+    let mut builder = reqwest::Client::builder().timeout(API_PROBE_TIMEOUT);
+    // As the API client does: a loopback API is never reached through a proxy.
+    if api.is_loopback() {
+        builder = builder.no_proxy();
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    match client.get(&url).send().await {
+        Ok(r) => Ok(format!("{url} answered {}", r.status().as_u16())),
+        Err(e) => Err(format!("{url}: {e}")),
+    }
 }

@@ -386,9 +386,7 @@ fn passthrough(status: u16, body: &str) -> Response {
 
 async fn readyz(Shared(service): Shared<Arc<Service>>) -> Response {
     let state = service.state();
-    let report = tokio::task::spawn_blocking(move || readiness::check(&state))
-        .await
-        .unwrap_or_else(|e| readiness::Report::failed(format!("readiness check aborted: {e}")));
+    let report = readiness::check(state).await;
     let status = if report.ready {
         StatusCode::OK
     } else {
